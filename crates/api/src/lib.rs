@@ -1,0 +1,118 @@
+//! The HTTP API: every route Sightline serves on its main port.
+//!
+//! Owns: the axum [`router`], the tower layers every request passes through
+//! ([`limits`]: body size and time limits; [`metrics`]: per-route request histograms),
+//! health and readiness ([`readiness`]), self-metrics exposition, the status endpoints the
+//! UI reads ([`status`]), serving the UI's assets ([`ui`]), and the one error type that
+//! turns an [`model::ErrorKind`] into a Prometheus-shaped JSON error ([`error`]).
+//!
+//! Must not know: how stores are built or where their files live, configuration files,
+//! signals, sockets. The `sightline` binary constructs an [`ApiContext`] and binds the
+//! listener; routes here only see the handles it passes in.
+//!
+//! Start reading at [`router`].
+
+pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod readiness;
+pub mod status;
+pub mod ui;
+
+mod health;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use error::ApiError;
+pub use limits::Limits;
+pub use metrics::HttpMetrics;
+pub use readiness::Readiness;
+pub use status::{BuildInfo, StoreStats};
+pub use ui::UiAssets;
+
+/// Everything the routes need, built once by the composition root.
+#[derive(Debug)]
+pub struct ApiContext {
+    pub build: BuildInfo,
+    pub readiness: Readiness,
+    /// When the process started, for uptime.
+    pub started_at: std::time::SystemTime,
+    /// The process-wide registry `/metrics` exposes.
+    pub registry: prometheus::Registry,
+    pub http_metrics: HttpMetrics,
+    pub ingest_metrics: ingest::IngestMetrics,
+    pub store_stats: Arc<dyn StoreStats>,
+    pub ui: UiAssets,
+    pub limits: Limits,
+}
+
+/// The main port's router: API, health, self-metrics and the UI.
+pub fn router(context: ApiContext) -> Router {
+    let limits = context.limits;
+    let http_metrics = context.http_metrics.clone();
+    let context = Arc::new(context);
+    Router::new()
+        .route("/-/healthy", get(health::healthy))
+        .route("/-/ready", get(health::ready))
+        .route("/metrics", get(status::metrics))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/sightline", get(status::overview))
+        .fallback(ui::serve)
+        .with_state(context)
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::limit_body_and_time,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            metrics::record_request,
+        ))
+}
+
+/// A test context over a temporary registry; only for this crate's tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    #[derive(Debug)]
+    pub(crate) struct NoStores;
+
+    impl StoreStats for NoStores {
+        fn store_sizes(&self) -> Vec<status::StoreSize> {
+            vec![status::StoreSize {
+                name: "tsdb",
+                size_bytes: 42,
+            }]
+        }
+    }
+
+    pub(crate) fn context() -> ApiContext {
+        let registry = prometheus::Registry::new();
+        ApiContext {
+            build: BuildInfo {
+                version: "9.9.9".into(),
+                revision: "abc123".into(),
+                branch: "main".into(),
+                build_date: "20261122-00:00:00".into(),
+                rustc_version: "rustc 1.95.0".into(),
+            },
+            readiness: Readiness::new(),
+            started_at: std::time::SystemTime::now(),
+            http_metrics: HttpMetrics::register(&registry).expect("register http metrics"),
+            ingest_metrics: ingest::IngestMetrics::register(&registry)
+                .expect("register ingest metrics"),
+            registry,
+            store_stats: Arc::new(NoStores),
+            ui: UiAssets::NotBuilt,
+            limits: Limits {
+                max_request_body_bytes: 1024,
+                request_timeout: std::time::Duration::from_secs(5),
+            },
+        }
+    }
+}

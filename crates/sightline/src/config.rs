@@ -1,0 +1,206 @@
+//! Configuration: a TOML file -> a typed [`Config`] -> validation.
+//!
+//! Every key is declared once below with its documentation and default (see
+//! [`section::config_section`]). Values come from, lowest priority first: defaults, the
+//! file, `SIGHTLINE_<SECTION>_<KEY>` environment variables, command-line flags. Errors
+//! name the key, the bad value and where it came from.
+
+pub mod example;
+pub mod load;
+pub mod section;
+pub mod units;
+
+use std::path::PathBuf;
+
+use section::{KeyDoc, Section, config_section};
+use serde::{Deserialize, Serialize};
+use units::{ByteSize, HumanDuration, ListenAddr};
+
+pub use load::{ConfigError, Origin, Override, load};
+
+config_section! {
+    /// Where Sightline keeps its data.
+    pub struct StorageConfig {
+        /// Directory for all stored data: one subdirectory per store (tsdb, logs, traces,
+        /// alerting), a LOCK file held while a server runs, and a FORMAT file with the
+        /// layout version. Created if it does not exist.
+        pub data_dir: PathBuf = PathBuf::from("./data"),
+    }
+}
+
+config_section! {
+    /// The main HTTP listener: the Prometheus-compatible query API, the log and trace
+    /// APIs, HTTP ingest endpoints, /metrics, /-/healthy, /-/ready and the web UI.
+    pub struct HttpConfig {
+        /// Open this listener.
+        pub enabled: bool = true,
+        /// Address to listen on. Loopback by default; listening on another address
+        /// (e.g. "0.0.0.0:7413" or ":7413") exposes Sightline to the network.
+        pub listen: ListenAddr = ListenAddr::loopback(7413),
+        /// Largest request body accepted, as sent (before decompression).
+        pub max_request_body: ByteSize = ByteSize::mib(16),
+        /// Longest a request may run before it is answered with 503.
+        pub request_timeout: HumanDuration = HumanDuration::secs(120),
+        /// On shutdown, how long to wait for in-flight requests before closing the stores.
+        pub shutdown_timeout: HumanDuration = HumanDuration::secs(30),
+        /// Serve the web UI from this directory (a built ui/dist) instead of the copy
+        /// embedded in the binary. Empty: use the embedded copy.
+        pub ui_dir: PathBuf = PathBuf::new(),
+    }
+}
+
+config_section! {
+    /// OTLP over gRPC (traces and logs from OpenTelemetry SDKs and Collectors).
+    /// The listener opens with the OTLP ingest issue; the address is reserved here.
+    pub struct OtlpGrpcConfig {
+        /// Open this listener.
+        pub enabled: bool = true,
+        /// Address to listen on (OTLP's standard gRPC port is 4317).
+        pub listen: ListenAddr = ListenAddr::loopback(4317),
+    }
+}
+
+config_section! {
+    /// OTLP over HTTP, protobuf and JSON (/v1/traces, /v1/logs).
+    /// The listener opens with the OTLP ingest issue; the address is reserved here.
+    pub struct OtlpHttpConfig {
+        /// Open this listener.
+        pub enabled: bool = true,
+        /// Address to listen on (OTLP's standard HTTP port is 4318).
+        pub listen: ListenAddr = ListenAddr::loopback(4318),
+    }
+}
+
+config_section! {
+    /// StatsD over UDP, with DogStatsD tags.
+    /// The listener opens with the StatsD ingest issue; the address is reserved here.
+    pub struct StatsdConfig {
+        /// Open this listener.
+        pub enabled: bool = true,
+        /// UDP address to listen on (StatsD's standard port is 8125).
+        pub listen: ListenAddr = ListenAddr::loopback(8125),
+    }
+}
+
+config_section! {
+    /// Sightline's own log output (on standard error).
+    pub struct LogConfig {
+        /// Minimum level, or a full filter such as "info,api=debug". The RUST_LOG
+        /// environment variable, when set, takes precedence.
+        pub level: String = "info".to_owned(),
+        /// "text" for people, "json" for log shippers (one object per line).
+        pub format: LogFormat = LogFormat::Text,
+    }
+}
+
+/// How Sightline writes its own logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub storage: StorageConfig,
+    pub http: HttpConfig,
+    pub otlp_grpc: OtlpGrpcConfig,
+    pub otlp_http: OtlpHttpConfig,
+    pub statsd: StatsdConfig,
+    pub log: LogConfig,
+}
+
+/// One `[section]`: its name, documentation and keys, in file order.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionDoc {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub keys: &'static [KeyDoc],
+}
+
+impl Config {
+    /// Every section, in the order of the struct above (and of the reference file).
+    pub const SECTIONS: [SectionDoc; 6] = [
+        section_doc::<StorageConfig>("storage"),
+        section_doc::<HttpConfig>("http"),
+        section_doc::<OtlpGrpcConfig>("otlp_grpc"),
+        section_doc::<OtlpHttpConfig>("otlp_http"),
+        section_doc::<StatsdConfig>("statsd"),
+        section_doc::<LogConfig>("log"),
+    ];
+
+    /// The listeners and their keys, for conflict checks and start-up.
+    pub fn listeners(&self) -> Vec<Listener> {
+        vec![
+            Listener::new("http", self.http.enabled, self.http.listen, Transport::Tcp),
+            Listener::new(
+                "otlp_grpc",
+                self.otlp_grpc.enabled,
+                self.otlp_grpc.listen,
+                Transport::Tcp,
+            ),
+            Listener::new(
+                "otlp_http",
+                self.otlp_http.enabled,
+                self.otlp_http.listen,
+                Transport::Tcp,
+            ),
+            Listener::new(
+                "statsd",
+                self.statsd.enabled,
+                self.statsd.listen,
+                Transport::Udp,
+            ),
+        ]
+    }
+}
+
+const fn section_doc<S: Section>(name: &'static str) -> SectionDoc {
+    SectionDoc {
+        name,
+        doc: S::DOC,
+        keys: S::KEYS,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// One configured listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listener {
+    /// The section that configures it.
+    pub section: &'static str,
+    pub enabled: bool,
+    pub addr: ListenAddr,
+    pub transport: Transport,
+}
+
+impl Listener {
+    fn new(section: &'static str, enabled: bool, addr: ListenAddr, transport: Transport) -> Self {
+        Listener {
+            section,
+            enabled,
+            addr,
+            transport,
+        }
+    }
+
+    /// Whether both would try to bind the same port (same transport, same port, and the
+    /// same address or either one on all interfaces). Port 0 never clashes.
+    fn clashes_with(&self, other: &Listener) -> bool {
+        let (a, b) = (self.addr.0, other.addr.0);
+        self.enabled
+            && other.enabled
+            && self.transport == other.transport
+            && a.port() != 0
+            && a.port() == b.port()
+            && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    }
+}

@@ -1,0 +1,183 @@
+//! `sightline serve`: opens the data directory, builds the API, binds the listeners,
+//! and shuts down in order on SIGTERM or SIGINT.
+//!
+//! Start-up order: lock the data directory (so a second server fails on the lock, not on
+//! a port), register the self-metrics, bind the listeners, start serving with `/-/ready`
+//! answering 503, open the stores (replaying their write-ahead logs), then mark ready.
+//! Shutdown order: mark not ready, stop accepting, drain in-flight requests (bounded by
+//! `http.shutdown_timeout`), close the stores, release the lock.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use api::status::{StoreSize, StoreSizeCollector, register_build_info};
+use api::{ApiContext, HttpMetrics, Limits, Readiness, StoreStats, UiAssets};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::build_info::build_info;
+use crate::config::Config;
+use crate::datadir::{self, DataDir, STORE_DIRS};
+
+/// The readiness component for opening the data directory and its stores.
+const STORES_COMPONENT: &str = "stores";
+
+/// Runs the server on a new multi-threaded runtime until it is told to stop.
+pub fn run_blocking(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sightline")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(config))
+}
+
+/// Sizes of the stores' directories under the data directory.
+#[derive(Debug)]
+struct DataDirStats {
+    root: PathBuf,
+}
+
+impl StoreStats for DataDirStats {
+    fn store_sizes(&self) -> Vec<StoreSize> {
+        STORE_DIRS
+            .iter()
+            .map(|&name| StoreSize {
+                name,
+                size_bytes: datadir::disk_usage(&self.root.join(name)),
+            })
+            .collect()
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, then shuts down in order. Expects logging to be set up.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Signals first: a SIGTERM during start-up must still shut down in order.
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let build = build_info();
+    info!(version = %build.version, revision = %build.revision, "starting sightline");
+
+    let data_root = config.storage.data_dir.clone();
+    let data_dir = tokio::task::spawn_blocking(move || DataDir::open(&data_root))
+        .await
+        .context("opening the data directory panicked")??;
+    info!(path = %data_dir.root().display(), "data directory locked");
+
+    let readiness = Readiness::new();
+    readiness.register(STORES_COMPONENT);
+    let registry = prometheus::Registry::new();
+    let context = ApiContext {
+        readiness: readiness.clone(),
+        started_at: SystemTime::now(),
+        http_metrics: HttpMetrics::register(&registry)?,
+        ingest_metrics: ingest::IngestMetrics::register(&registry)?,
+        store_stats: Arc::new(DataDirStats {
+            root: data_dir.root().to_owned(),
+        }),
+        ui: ui_assets(&config),
+        limits: Limits {
+            max_request_body_bytes: config.http.max_request_body.0,
+            request_timeout: config.http.request_timeout.0,
+        },
+        registry,
+        build,
+    };
+    register_build_info(&context.registry, &context.build)?;
+    context.registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    StoreSizeCollector::register(&context.registry, Arc::clone(&context.store_stats))?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_server = None;
+    if config.http.enabled {
+        let listener = TcpListener::bind(config.http.listen.0)
+            .await
+            .with_context(|| {
+                format!("cannot listen on http.listen = \"{}\"", config.http.listen)
+            })?;
+        let local_addr = listener.local_addr()?;
+        if !local_addr.ip().is_loopback() {
+            warn!(%local_addr, "http listener is reachable from the network (http.listen is not a loopback address)");
+        }
+        info!(%local_addr, "http listener open: API, /metrics and UI");
+        let router = api::router(context);
+        let mut stop = stop_rx.clone();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        });
+        http_server = Some(tokio::spawn(server.into_future()));
+    } else {
+        info!("http listener disabled (http.enabled = false)");
+    }
+    for listener in config
+        .listeners()
+        .into_iter()
+        .filter(|l| l.enabled && l.section != "http")
+    {
+        info!(
+            listener = listener.section,
+            addr = %listener.addr,
+            "listener configured; it opens once its protocol is implemented"
+        );
+    }
+
+    // The stores open here, each replaying its write-ahead log, before ready is reported.
+    readiness.mark_ready(STORES_COMPONENT);
+    info!("ready");
+
+    let signal_name = tokio::select! {
+        _ = sigterm.recv() => "SIGTERM",
+        _ = sigint.recv() => "SIGINT",
+        result = wait_server(&mut http_server) => {
+            return result.and_then(|()| Err(anyhow::anyhow!("http server stopped unexpectedly")));
+        }
+    };
+    info!(
+        signal = signal_name,
+        "shutting down: draining in-flight requests"
+    );
+    readiness.begin_shutdown();
+    let _ = stop_tx.send(true);
+    let drain_timeout = config.http.shutdown_timeout.0;
+    tokio::select! {
+        result = wait_server(&mut http_server) => result?,
+        () = tokio::time::sleep(drain_timeout) => {
+            warn!(timeout = %crate::config::units::HumanDuration(drain_timeout), "requests still in flight after http.shutdown_timeout; closing anyway");
+        }
+        _ = sigterm.recv() => anyhow::bail!("second SIGTERM during shutdown: stopping without draining"),
+        _ = sigint.recv() => anyhow::bail!("second SIGINT during shutdown: stopping without draining"),
+    }
+    // Stores flush and close here, before the lock is released.
+    drop(data_dir);
+    info!("shutdown complete");
+    Ok(())
+}
+
+/// Waits for the HTTP server task to end; pending forever when there is none.
+async fn wait_server(
+    server: &mut Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+) -> anyhow::Result<()> {
+    match server.as_mut() {
+        Some(handle) => {
+            let result = handle.await;
+            *server = None;
+            result
+                .context("http server panicked")?
+                .context("http server failed")
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn ui_assets(config: &Config) -> UiAssets {
+    if config.http.ui_dir.as_os_str().is_empty() {
+        crate::ui_assets::embedded()
+    } else {
+        UiAssets::Directory(config.http.ui_dir.clone())
+    }
+}
