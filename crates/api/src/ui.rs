@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{Method, StatusCode, Uri};
@@ -63,8 +64,11 @@ pub(crate) async fn serve(
         UiAssets::Embedded(files) => files
             .iter()
             .find(|(name, _)| *name == relative)
-            .map(|(_, bytes)| bytes.to_vec()),
-        UiAssets::Directory(dir) => tokio::fs::read(dir.join(relative)).await.ok(),
+            .map(|(_, bytes)| Bytes::from_static(bytes)),
+        UiAssets::Directory(dir) => tokio::fs::read(dir.join(relative))
+            .await
+            .ok()
+            .map(Bytes::from),
         UiAssets::NotBuilt if relative == "index.html" => {
             return Html(NOT_BUILT_PAGE).into_response();
         }
