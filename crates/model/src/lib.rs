@@ -20,6 +20,7 @@ pub mod span;
 pub mod time;
 pub mod trace_id;
 pub mod value;
+pub mod write;
 
 mod error;
 

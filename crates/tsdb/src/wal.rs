@@ -1,0 +1,392 @@
+//! The write-ahead log: every accepted sample is here, framed and checksummed, before
+//! the write is acknowledged; it is replayed at start.
+//!
+//! Layout in `<tsdb>/wal/`: numbered segment files (`00000001`, ...) rotated at a size
+//! limit, and at most one `checkpoint.NNNNNNNN/` holding the state that segments up to
+//! `NNNNNNNN` contributed and that is not yet in a block. Replay reads the checkpoint,
+//! then every later segment in order.
+//!
+//! What an acknowledgement means depends on [`FsyncPolicy`]: every policy has completed
+//! a `write(2)` of the records before `append` returns, so an acknowledged write survives
+//! the process being killed (`kill -9`); [`FsyncPolicy::Always`] also `fdatasync`s before
+//! returning (concurrent appends share one sync), so it survives power loss or a kernel
+//! crash; [`FsyncPolicy::Interval`] syncs in the background, so at most that interval of
+//! acknowledged writes can be lost to a power failure.
+
+pub mod record;
+pub mod segment;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use record::Record;
+use segment::{Frames, parse_segment_name, segment_path};
+
+use crate::Error;
+
+/// When the log is flushed from the OS to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// `fdatasync` before every acknowledgement.
+    Always,
+    /// `fdatasync` in the background at this interval (if anything was written).
+    Interval(Duration),
+    /// Only when a segment is closed.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    pub fsync: FsyncPolicy,
+    /// A segment is closed and a new one started past this size.
+    pub segment_max_bytes: u64,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+            segment_max_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Writer {
+    file: Arc<File>,
+    seq: u64,
+    segment_bytes: u64,
+    /// Bytes written since open, across segments; compared with [`Wal::synced`].
+    total_written: u64,
+    closed: bool,
+}
+
+/// The log, open for appending.
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    options: WalOptions,
+    writer: Mutex<Writer>,
+    /// `total_written` as of the last completed sync.
+    synced: Mutex<u64>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn create_segment(dir: &Path, seq: u64) -> Result<File, Error> {
+    let path = segment_path(dir, seq);
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(Error::io("cannot create WAL segment", &path))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .map_err(Error::io("cannot sync directory", dir))
+}
+
+impl Wal {
+    /// Opens the log for writing, starting a new segment `next_seq` (after [`replay`],
+    /// so old segments are never appended to).
+    pub fn create(dir: &Path, options: WalOptions, next_seq: u64) -> Result<Wal, Error> {
+        std::fs::create_dir_all(dir).map_err(Error::io("cannot create WAL directory", dir))?;
+        let file = create_segment(dir, next_seq)?;
+        Ok(Wal {
+            dir: dir.to_owned(),
+            options,
+            writer: Mutex::new(Writer {
+                file: Arc::new(file),
+                seq: next_seq,
+                segment_bytes: 0,
+                total_written: 0,
+                closed: false,
+            }),
+            synced: Mutex::new(0),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn options(&self) -> WalOptions {
+        self.options
+    }
+
+    /// Writes already framed records with one `write(2)`; returns once they are in the
+    /// OS (and on disk under [`FsyncPolicy::Always`]).
+    pub fn append(&self, frames: &[u8]) -> Result<(), Error> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let written_total = {
+            let mut writer = lock(&self.writer);
+            if writer.closed {
+                return Err(Error::Closed);
+            }
+            let path = segment_path(&self.dir, writer.seq);
+            (&*writer.file)
+                .write_all(frames)
+                .map_err(Error::io("cannot write WAL segment", &path))?;
+            writer.segment_bytes += frames.len() as u64;
+            writer.total_written += frames.len() as u64;
+            let total = writer.total_written;
+            if writer.segment_bytes >= self.options.segment_max_bytes {
+                self.rotate_locked(&mut writer)?;
+            }
+            total
+        };
+        if self.options.fsync == FsyncPolicy::Always {
+            self.sync_through(written_total)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs until at least `target` bytes are on disk; concurrent callers share a sync.
+    fn sync_through(&self, target: u64) -> Result<(), Error> {
+        let mut synced = lock(&self.synced);
+        if *synced >= target {
+            return Ok(());
+        }
+        let (file, total, seq) = {
+            let writer = lock(&self.writer);
+            (Arc::clone(&writer.file), writer.total_written, writer.seq)
+        };
+        file.sync_data().map_err(Error::io(
+            "cannot sync WAL segment",
+            segment_path(&self.dir, seq),
+        ))?;
+        *synced = total;
+        Ok(())
+    }
+
+    /// Syncs everything written so far.
+    pub fn sync(&self) -> Result<(), Error> {
+        let total = lock(&self.writer).total_written;
+        self.sync_through(total)
+    }
+
+    /// Closes the current segment (synced) and starts the next; returns the new one's
+    /// number. Everything before it is in segments numbered lower.
+    pub fn rotate(&self) -> Result<u64, Error> {
+        let mut writer = lock(&self.writer);
+        if writer.closed {
+            return Err(Error::Closed);
+        }
+        self.rotate_locked(&mut writer)?;
+        Ok(writer.seq)
+    }
+
+    fn rotate_locked(&self, writer: &mut Writer) -> Result<(), Error> {
+        writer.file.sync_data().map_err(Error::io(
+            "cannot sync WAL segment",
+            segment_path(&self.dir, writer.seq),
+        ))?;
+        let next = writer.seq + 1;
+        writer.file = Arc::new(create_segment(&self.dir, next)?);
+        writer.seq = next;
+        writer.segment_bytes = 0;
+        // Everything written so far went to the synced segment.
+        let total = writer.total_written;
+        let mut synced = lock(&self.synced);
+        *synced = (*synced).max(total);
+        Ok(())
+    }
+
+    pub fn current_segment(&self) -> u64 {
+        lock(&self.writer).seq
+    }
+
+    /// Syncs and refuses further appends.
+    pub fn close(&self) -> Result<(), Error> {
+        self.sync()?;
+        lock(&self.writer).closed = true;
+        Ok(())
+    }
+
+    /// Bytes used by the log directory.
+    pub fn size_bytes(&self) -> u64 {
+        dir_size(&self.dir)
+    }
+}
+
+pub(crate) fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => dir_size(&entry.path()),
+                    Ok(_) => entry.metadata().map_or(0, |meta| meta.len()),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// What replay found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    pub records: u64,
+    /// Segments (or the checkpoint) that ended in damage; each was truncated to its
+    /// last good record.
+    pub damaged_segments: u64,
+    /// Bytes after the damage that could not be read.
+    pub bytes_lost: u64,
+    /// Gaps in the segment numbering.
+    pub missing_segments: u64,
+    /// The highest segment number seen; the next one written must be higher.
+    pub last_seq: u64,
+}
+
+const CHECKPOINT_PREFIX: &str = "checkpoint.";
+
+fn parse_checkpoint_name(name: &str) -> Option<u64> {
+    name.strip_prefix(CHECKPOINT_PREFIX)
+        .and_then(parse_segment_name)
+}
+
+/// The WAL directory's segments and latest checkpoint.
+fn list(dir: &Path) -> Result<(Option<u64>, Vec<u64>), Error> {
+    let mut checkpoint = None;
+    let mut segments = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(Error::io("cannot list WAL directory", dir))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(seq) = parse_segment_name(&name) {
+            segments.push(seq);
+        } else if let Some(seq) = parse_checkpoint_name(&name) {
+            checkpoint = checkpoint.max(Some(seq));
+        } else if name.ends_with(".tmp") {
+            // An interrupted checkpoint: never renamed into place, so never used.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    segments.sort_unstable();
+    Ok((checkpoint, segments))
+}
+
+/// Reads one file's records into `visit`; truncates the file at the first damage.
+fn replay_file(
+    path: &Path,
+    stats: &mut ReplayStats,
+    visit: &mut dyn FnMut(Record<'_>),
+) -> Result<(), Error> {
+    let bytes = std::fs::read(path).map_err(Error::io("cannot read WAL segment", path))?;
+    let mut frames = Frames::new(&bytes);
+    while let Some((offset, payload)) = frames.next() {
+        match record::decode(payload) {
+            Ok(decoded) => {
+                stats.records += 1;
+                visit(decoded);
+            }
+            Err(_) => frames.reject_last(offset),
+        }
+    }
+    if frames.damage().is_some() {
+        let good_len = frames.good_len();
+        stats.damaged_segments += 1;
+        stats.bytes_lost += (bytes.len() - good_len) as u64;
+        tracing::warn!(
+            path = %path.display(),
+            kept_bytes = good_len,
+            lost_bytes = bytes.len() - good_len,
+            damage = ?frames.damage(),
+            "WAL segment is damaged; keeping the records before the damage"
+        );
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|file| file.set_len(good_len as u64).and_then(|()| file.sync_all()))
+            .map_err(Error::io("cannot truncate damaged WAL segment", path))?;
+    }
+    Ok(())
+}
+
+/// Replays the latest checkpoint and every segment after it, in order. Damage never
+/// stops replay: it is counted, repaired by truncation, and replay goes on with the
+/// next segment.
+pub fn replay(dir: &Path, visit: &mut dyn FnMut(Record<'_>)) -> Result<ReplayStats, Error> {
+    std::fs::create_dir_all(dir).map_err(Error::io("cannot create WAL directory", dir))?;
+    let (checkpoint, segments) = list(dir)?;
+    let mut stats = ReplayStats::default();
+    if let Some(checkpoint_seq) = checkpoint {
+        let path = checkpoint_path(dir, checkpoint_seq).join(format!("{:08}", 0));
+        replay_file(&path, &mut stats, visit)?;
+        stats.last_seq = checkpoint_seq;
+    }
+    let mut expected = checkpoint.map(|seq| seq + 1);
+    for seq in segments {
+        if checkpoint.is_some_and(|checkpoint_seq| seq <= checkpoint_seq) {
+            // Already folded into the checkpoint; left over by a crash mid-truncation.
+            let _ = std::fs::remove_file(segment_path(dir, seq));
+            continue;
+        }
+        if let Some(expected_seq) = expected
+            && seq > expected_seq
+        {
+            stats.missing_segments += seq - expected_seq;
+            tracing::warn!(
+                from = expected_seq,
+                to = seq - 1,
+                "WAL segments are missing"
+            );
+        }
+        replay_file(&segment_path(dir, seq), &mut stats, visit)?;
+        expected = Some(seq + 1);
+        stats.last_seq = seq;
+    }
+    Ok(stats)
+}
+
+fn checkpoint_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{CHECKPOINT_PREFIX}{seq:08}"))
+}
+
+/// Atomically installs `checkpoint.<upto>` holding `frames`, then removes segments up to
+/// `upto` and older checkpoints. A crash at any point leaves either the old state or the
+/// new one.
+pub fn write_checkpoint(dir: &Path, upto: u64, frames: &[u8]) -> Result<(), Error> {
+    let final_path = checkpoint_path(dir, upto);
+    let tmp_path = dir.join(format!("{CHECKPOINT_PREFIX}{upto:08}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp_path);
+    std::fs::create_dir(&tmp_path).map_err(Error::io("cannot create checkpoint", &tmp_path))?;
+    let file_path = tmp_path.join(format!("{:08}", 0));
+    let mut file =
+        File::create(&file_path).map_err(Error::io("cannot create checkpoint", &file_path))?;
+    file.write_all(frames)
+        .and_then(|()| file.sync_all())
+        .map_err(Error::io("cannot write checkpoint", &file_path))?;
+    sync_dir(&tmp_path)?;
+    let _ = std::fs::remove_dir_all(&final_path);
+    std::fs::rename(&tmp_path, &final_path)
+        .map_err(Error::io("cannot install checkpoint", &final_path))?;
+    sync_dir(dir)?;
+    let (_, segments) = list(dir)?;
+    for seq in segments.into_iter().filter(|&seq| seq <= upto) {
+        let path = segment_path(dir, seq);
+        std::fs::remove_file(&path).map_err(Error::io("cannot remove WAL segment", &path))?;
+    }
+    let entries = std::fs::read_dir(dir).map_err(Error::io("cannot list WAL directory", dir))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if parse_checkpoint_name(&name).is_some_and(|seq| seq < upto) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests;
