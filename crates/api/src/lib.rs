@@ -15,24 +15,28 @@
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod params;
 pub mod readiness;
 pub mod status;
+pub mod stores;
 pub mod ui;
 
 mod health;
 #[cfg(test)]
 mod tests;
+mod tsdb_api;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use limits::Limits;
 pub use metrics::HttpMetrics;
 pub use readiness::Readiness;
 pub use status::{BuildInfo, StoreStats};
+pub use stores::StoreSlot;
 pub use ui::UiAssets;
 
 /// Everything the routes need, built once by the composition root.
@@ -49,12 +53,22 @@ pub struct ApiContext {
     pub store_stats: Arc<dyn StoreStats>,
     pub ui: UiAssets,
     pub limits: Limits,
+    /// The time-series store, once open.
+    pub tsdb: StoreSlot<tsdb::Db>,
+    /// Where remote-write (and later StatsD) samples go.
+    pub metrics_sink: Arc<dyn ingest::MetricsSink>,
+    pub remote_write: ingest::remote_write::RemoteWriteConfig,
 }
 
 /// The main port's router: API, health, self-metrics and the UI.
 pub fn router(context: ApiContext) -> Router {
     let limits = context.limits;
     let http_metrics = context.http_metrics.clone();
+    let remote_write = ingest::remote_write::router(
+        Arc::clone(&context.metrics_sink),
+        context.remote_write,
+        context.ingest_metrics.clone(),
+    );
     let context = Arc::new(context);
     Router::new()
         .route("/-/healthy", get(health::healthy))
@@ -62,8 +76,12 @@ pub fn router(context: ApiContext) -> Router {
         .route("/metrics", get(status::metrics))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
         .route("/api/v1/status/sightline", get(status::overview))
+        .route("/api/v1/status/tsdb", get(tsdb_api::status))
+        .route("/api/v1/admin/tsdb/flush", post(tsdb_api::flush))
+        .route("/api/v1/export", get(tsdb_api::export))
         .fallback(ui::serve)
         .with_state(context)
+        .merge(remote_write)
         .layer(axum::middleware::from_fn_with_state(
             limits,
             limits::limit_body_and_time,
@@ -91,6 +109,22 @@ pub(crate) mod test_support {
         }
     }
 
+    /// Accepts every sample.
+    #[derive(Debug)]
+    pub(crate) struct NullSink;
+
+    impl ingest::MetricsSink for NullSink {
+        fn write(
+            &self,
+            batch: &model::write::WriteBatch<'_>,
+        ) -> Result<ingest::WriteOutcome, ingest::SinkError> {
+            Ok(ingest::WriteOutcome {
+                samples_written: batch.samples.len() as u64,
+                ..Default::default()
+            })
+        }
+    }
+
     pub(crate) fn context() -> ApiContext {
         let registry = prometheus::Registry::new();
         ApiContext {
@@ -113,6 +147,9 @@ pub(crate) mod test_support {
                 max_request_body_bytes: 1024,
                 request_timeout: std::time::Duration::from_secs(5),
             },
+            tsdb: StoreSlot::new("time-series store"),
+            metrics_sink: Arc::new(NullSink),
+            remote_write: ingest::remote_write::RemoteWriteConfig::default(),
         }
     }
 }

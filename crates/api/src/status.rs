@@ -103,12 +103,12 @@ pub fn register_build_info(
 }
 
 #[derive(Serialize)]
-struct Success<T> {
+pub(crate) struct Success<T> {
     status: &'static str,
     data: T,
 }
 
-fn success<T: Serialize>(data: T) -> Json<Success<T>> {
+pub(crate) fn success<T: Serialize>(data: T) -> Json<Success<T>> {
     Json(Success {
         status: "success",
         data,

@@ -84,6 +84,9 @@ pub struct SeriesWrite {
     pub samples: Range<usize>,
     /// Into [`WriteBatch::exemplars`].
     pub exemplars: Range<usize>,
+    /// Samples the server derived rather than the client sent (a counter's zero at its
+    /// start timestamp): stored if they can be, never reported as rejected or written.
+    pub best_effort: bool,
 }
 
 /// An exemplar: a sample of a trace that contributed to a series' value.
@@ -134,6 +137,7 @@ impl<'a> WriteBatch<'a> {
             labels: labels_start..self.labels.len(),
             samples: samples_start..self.samples.len(),
             exemplars: self.exemplars.len()..self.exemplars.len(),
+            best_effort: false,
         });
     }
 

@@ -50,6 +50,66 @@ config_section! {
 }
 
 config_section! {
+    /// The time-series store that holds every metric sample (in storage.data_dir/tsdb).
+    pub struct TsdbConfig {
+        /// Delete data older than this, measured back from the newest sample stored.
+        /// "0s" keeps everything.
+        pub retention: HumanDuration = HumanDuration::secs(15 * 24 * 3600),
+        /// Delete the oldest blocks while blocks and WAL together exceed this size.
+        /// 0 means no size limit.
+        pub retention_size: ByteSize = ByteSize(0),
+        /// Width of the time-aligned blocks the in-memory head is cut into (at least 1m).
+        pub block_duration: HumanDuration = HumanDuration::secs(2 * 3600),
+        /// How far behind a series' newest sample an older sample is still accepted;
+        /// older ones are refused with 400. "0s" accepts only samples in order.
+        pub out_of_order_window: HumanDuration = HumanDuration::secs(600),
+        /// When the write-ahead log reaches the disk. Every policy writes it to the OS
+        /// before a write is acknowledged, so acknowledged writes survive the process
+        /// being killed. "always": fsync before every acknowledgement (also survives
+        /// power loss); "interval": fsync every wal_fsync_interval (power loss can lose
+        /// that much); "never": fsync only when a segment is full.
+        pub wal_fsync: FsyncPolicyName = FsyncPolicyName::Interval,
+        /// How often the WAL is fsynced under wal_fsync = "interval".
+        pub wal_fsync_interval: HumanDuration = HumanDuration::secs(1),
+        /// Size at which a WAL segment file is closed and a new one started.
+        pub wal_segment_size: ByteSize = ByteSize::mib(64),
+        /// Most active series; samples of a new series beyond it are refused with 429.
+        /// 0 means unlimited.
+        pub max_series: u64 = 0,
+        /// Most active series of one metric name. 0 means unlimited.
+        pub max_series_per_metric: u64 = 0,
+        /// Exemplars kept per series (the newest ones).
+        pub max_exemplars_per_series: u64 = 16,
+        /// Memory for decompressed block pages, shared by all queries.
+        pub page_cache_size: ByteSize = ByteSize::mib(64),
+    }
+}
+
+config_section! {
+    /// Limits on the labels of every metric series received, whatever the protocol.
+    /// A series over a limit is refused with 400 naming the series and the limit.
+    pub struct LimitsConfig {
+        /// Most labels per series, the metric name included. 0 means unlimited.
+        pub max_labels_per_series: u64 = 30,
+        /// Longest label name, in bytes. 0 means unlimited.
+        pub max_label_name_length: u64 = 1024,
+        /// Longest label value, in bytes. 0 means unlimited.
+        pub max_label_value_length: u64 = 2048,
+    }
+}
+
+config_section! {
+    /// The Prometheus remote-write receiver, POST /api/v1/write on the http listener
+    /// (remote-write 1.0 and 2.0). The compressed body is limited by
+    /// http.max_request_body.
+    pub struct RemoteWriteConfig {
+        /// Largest decompressed body; checked against the snappy header before any
+        /// memory is allocated.
+        pub max_decompressed_size: ByteSize = ByteSize::mib(32),
+    }
+}
+
+config_section! {
     /// OTLP over gRPC (traces and logs from OpenTelemetry SDKs and Collectors).
     /// The listener opens with the OTLP ingest issue; the address is reserved here.
     pub struct OtlpGrpcConfig {
@@ -93,6 +153,15 @@ config_section! {
     }
 }
 
+/// When the write-ahead log is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicyName {
+    Always,
+    Interval,
+    Never,
+}
+
 /// How Sightline writes its own logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -107,6 +176,9 @@ pub enum LogFormat {
 pub struct Config {
     pub storage: StorageConfig,
     pub http: HttpConfig,
+    pub tsdb: TsdbConfig,
+    pub limits: LimitsConfig,
+    pub remote_write: RemoteWriteConfig,
     pub otlp_grpc: OtlpGrpcConfig,
     pub otlp_http: OtlpHttpConfig,
     pub statsd: StatsdConfig,
@@ -123,9 +195,12 @@ pub struct SectionDoc {
 
 impl Config {
     /// Every section, in the order of the struct above (and of the reference file).
-    pub const SECTIONS: [SectionDoc; 6] = [
+    pub const SECTIONS: [SectionDoc; 9] = [
         section_doc::<StorageConfig>("storage"),
         section_doc::<HttpConfig>("http"),
+        section_doc::<TsdbConfig>("tsdb"),
+        section_doc::<LimitsConfig>("limits"),
+        section_doc::<RemoteWriteConfig>("remote_write"),
         section_doc::<OtlpGrpcConfig>("otlp_grpc"),
         section_doc::<OtlpHttpConfig>("otlp_http"),
         section_doc::<StatsdConfig>("statsd"),

@@ -17,5 +17,6 @@ pub mod config;
 pub mod datadir;
 pub mod logging;
 pub mod serve;
+pub mod stores;
 
 mod ui_assets;

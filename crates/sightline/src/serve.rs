@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 use api::status::{StoreSize, StoreSizeCollector, register_build_info};
-use api::{ApiContext, HttpMetrics, Limits, Readiness, StoreStats, UiAssets};
+use api::{ApiContext, HttpMetrics, Limits, Readiness, StoreSlot, StoreStats, UiAssets};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -22,8 +22,8 @@ use crate::build_info::build_info;
 use crate::config::Config;
 use crate::datadir::{self, DataDir, STORE_DIRS};
 
-/// The readiness component for opening the data directory and its stores.
-const STORES_COMPONENT: &str = "stores";
+/// How often the time-series store cuts its head, compacts and applies retention.
+const TSDB_MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs the server on a new multi-threaded runtime until it is told to stop.
 pub fn run_blocking(config: Config) -> anyhow::Result<()> {
@@ -68,8 +68,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     info!(path = %data_dir.root().display(), "data directory locked");
 
     let readiness = Readiness::new();
-    readiness.register(STORES_COMPONENT);
+    readiness.register("tsdb");
     let registry = prometheus::Registry::new();
+    let tsdb_slot: StoreSlot<tsdb::Db> = StoreSlot::new("time-series store");
+    let tsdb_metrics = tsdb::TsdbMetrics::new();
+    tsdb_metrics.register(&registry)?;
     let context = ApiContext {
         readiness: readiness.clone(),
         started_at: SystemTime::now(),
@@ -85,6 +88,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
         registry,
         build,
+        tsdb: tsdb_slot.clone(),
+        metrics_sink: Arc::new(crate::stores::TsdbSink {
+            slot: tsdb_slot.clone(),
+        }),
+        remote_write: ingest::remote_write::RemoteWriteConfig {
+            max_decompressed_bytes: usize::try_from(config.remote_write.max_decompressed_size.0)
+                .unwrap_or(usize::MAX),
+            label_limits: crate::stores::label_limits(&config),
+        },
     };
     register_build_info(&context.registry, &context.build)?;
     context.registry.register(Box::new(
@@ -126,8 +138,39 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
 
-    // The stores open here, each replaying its write-ahead log, before ready is reported.
-    readiness.mark_ready(STORES_COMPONENT);
+    // The stores open now, each replaying its write-ahead log; /-/ready says 503 until then.
+    let tsdb_dir = data_dir.store_dir("tsdb");
+    let options = crate::stores::tsdb_options(&config);
+    let opened =
+        tokio::task::spawn_blocking(move || tsdb::Db::open(&tsdb_dir, options, tsdb_metrics))
+            .await
+            .context("opening the time-series store panicked")?;
+    let (db, report) = opened.context("cannot open the time-series store")?;
+    let db = Arc::new(db);
+    info!(
+        blocks = report.blocks,
+        series = report.head_series,
+        replayed_samples = report.replayed_samples,
+        damaged_wal_segments = report.wal.damaged_segments,
+        wal_bytes_lost = report.wal.bytes_lost,
+        missing_wal_segments = report.wal.missing_segments,
+        "time-series store open"
+    );
+    if report.wal.damaged_segments > 0
+        || report.wal.missing_segments > 0
+        || report.dropped_samples > 0
+    {
+        warn!(
+            damaged_segments = report.wal.damaged_segments,
+            bytes_lost = report.wal.bytes_lost,
+            missing_segments = report.wal.missing_segments,
+            dropped_samples = report.dropped_samples,
+            "the time-series WAL was damaged; everything before the damage was recovered"
+        );
+    }
+    let tsdb_background = tsdb::Background::start(Arc::clone(&db), TSDB_MAINTENANCE_INTERVAL);
+    tsdb_slot.set(Arc::clone(&db));
+    readiness.mark_ready("tsdb");
     info!("ready");
 
     let signal_name = tokio::select! {
@@ -152,7 +195,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         _ = sigterm.recv() => anyhow::bail!("second SIGTERM during shutdown: stopping without draining"),
         _ = sigint.recv() => anyhow::bail!("second SIGINT during shutdown: stopping without draining"),
     }
-    // Stores flush and close here, before the lock is released.
+    // Stores sync and close before the lock is released.
+    tsdb_background.stop();
+    tokio::task::spawn_blocking(move || db.close())
+        .await
+        .context("closing the time-series store panicked")?
+        .context("cannot close the time-series store cleanly")?;
     drop(data_dir);
     info!("shutdown complete");
     Ok(())

@@ -325,6 +325,36 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             invalid(key, quoted(&duration), "must be longer than 0s".into());
         }
     }
+    if config.tsdb.block_duration.0 < std::time::Duration::from_secs(60) {
+        invalid(
+            "tsdb.block_duration",
+            quoted(&config.tsdb.block_duration),
+            "must be at least 1m".into(),
+        );
+    }
+    if config.tsdb.wal_fsync == super::FsyncPolicyName::Interval
+        && config.tsdb.wal_fsync_interval.0.is_zero()
+    {
+        invalid(
+            "tsdb.wal_fsync_interval",
+            quoted(&config.tsdb.wal_fsync_interval),
+            "must be longer than 0s when tsdb.wal_fsync = \"interval\"".into(),
+        );
+    }
+    if config.tsdb.wal_segment_size.0 < 1 << 20 {
+        invalid(
+            "tsdb.wal_segment_size",
+            quoted(&config.tsdb.wal_segment_size),
+            "must be at least 1MiB".into(),
+        );
+    }
+    if config.remote_write.max_decompressed_size.0 == 0 {
+        invalid(
+            "remote_write.max_decompressed_size",
+            quoted(&config.remote_write.max_decompressed_size),
+            "must be more than 0 bytes".into(),
+        );
+    }
     let ui_dir = &config.http.ui_dir;
     if !ui_dir.as_os_str().is_empty() && !ui_dir.join("index.html").is_file() {
         invalid(

@@ -143,10 +143,18 @@ impl Db {
         let mut samples: Vec<RefSample> = Vec::with_capacity(batch.samples.len());
         let min_valid = self.min_valid_time.load(Ordering::Acquire);
         let ooo_window = self.options.out_of_order_window_ms;
+        let mut best_effort_admitted = 0u64;
 
         for (series_idx, series_write) in batch.series.iter().enumerate() {
             let labels = &batch.labels[series_write.labels.clone()];
             let batch_samples = &batch.samples[series_write.samples.clone()];
+            // Rejections of derived samples are not the client's problem: not reported.
+            let mut report_for_series = AppendReport::default();
+            let series_report = if series_write.best_effort {
+                &mut report_for_series
+            } else {
+                &mut report
+            };
             if labels.is_empty() || labels.iter().any(|(_, value)| value.is_empty()) {
                 report.reject(
                     series_idx,
@@ -184,7 +192,7 @@ impl Db {
                             timestamp_ms: sample.timestamp_ms,
                             min_valid_ms: min_valid,
                         };
-                        report.reject(series_idx, reason, 1);
+                        series_report.reject(series_idx, reason, 1);
                         continue;
                     }
                     match state.admit(sample.timestamp_ms, sample.value, newest, ooo_window) {
@@ -201,22 +209,25 @@ impl Db {
                             timestamp_ms: sample.timestamp_ms,
                             value: sample.value,
                         }),
-                        Admission::Duplicate => report.samples_duplicate += 1,
+                        Admission::Duplicate => series_report.samples_duplicate += 1,
                         Admission::Conflict => {
                             let reason = RejectReason::Conflict {
                                 timestamp_ms: sample.timestamp_ms,
                             };
-                            report.reject(series_idx, reason, 1);
+                            series_report.reject(series_idx, reason, 1);
                         }
                         Admission::TooOld => {
                             let reason = RejectReason::TooOld {
                                 timestamp_ms: sample.timestamp_ms,
                                 newest_ms: newest.unwrap_or(sample.timestamp_ms),
                             };
-                            report.reject(series_idx, reason, 1);
+                            series_report.reject(series_idx, reason, 1);
                         }
                     }
                 }
+            }
+            if series_write.best_effort {
+                best_effort_admitted += (samples.len() - start) as u64;
             }
             admitted.push(Admitted {
                 series_idx,
@@ -311,10 +322,8 @@ impl Db {
                 unit: entry.unit,
             });
         }
-        report.samples_appended = samples.len() as u64;
-        self.metrics
-            .samples_appended
-            .inc_by(report.samples_appended);
+        self.metrics.samples_appended.inc_by(samples.len() as u64);
+        report.samples_appended = samples.len() as u64 - best_effort_admitted;
         self.metrics
             .exemplars_appended
             .inc_by(report.exemplars_appended);
