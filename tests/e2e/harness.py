@@ -81,10 +81,12 @@ class Server:
         self.data_dir = data_dir
         self.log_path = log_path
         self.http_port = free_port()
+        # Every listener on its own free port, keyed by its configuration key.
         self.ports = {
-            "otlp_grpc": free_port(),
-            "otlp_http": free_port(),
-            "statsd": free_port(socket.SOCK_DGRAM),
+            "otlp_grpc.listen": free_port(),
+            "otlp_http.listen": free_port(),
+            "statsd.listen": free_port(socket.SOCK_DGRAM),
+            "statsd.tcp_listen": free_port(),
         }
         self.args = [
             str(binary),
@@ -92,7 +94,7 @@ class Server:
             str(data_dir),
             "--http-listen",
             f"{http_host}:{self.http_port}",
-            *(f"--set={section}.listen=127.0.0.1:{port}" for section, port in self.ports.items()),
+            *(f"--set={key}=127.0.0.1:{port}" for key, port in self.ports.items()),
             *extra_args,
         ]
         self.env = {**_clean_env(), **(env or {})}

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod protowire;
 pub mod remote_write;
 pub mod sink;
+pub mod statsd;
 pub mod validate;
 
 pub use metrics::{IngestMetrics, Protocol, ProtocolCounters, Signal};

@@ -132,13 +132,37 @@ config_section! {
 }
 
 config_section! {
-    /// StatsD over UDP, with DogStatsD tags.
-    /// The listener opens with the StatsD ingest issue; the address is reserved here.
+    /// StatsD over UDP and newline-delimited TCP, with DogStatsD tags, aggregated into
+    /// Prometheus series the way statsd_exporter does and written every flush_interval.
     pub struct StatsdConfig {
-        /// Open this listener.
+        /// Open the StatsD listeners.
         pub enabled: bool = true,
         /// UDP address to listen on (StatsD's standard port is 8125).
         pub listen: ListenAddr = ListenAddr::loopback(8125),
+        /// Also accept newline-delimited StatsD over TCP.
+        pub tcp_enabled: bool = true,
+        /// TCP address to listen on.
+        pub tcp_listen: ListenAddr = ListenAddr::loopback(8125),
+        /// How often aggregated values are written to the time-series store.
+        pub flush_interval: HumanDuration = HumanDuration::secs(10),
+        /// UDP socket receive buffer to ask the kernel for (it caps the request at twice
+        /// net.core.rmem_max); a larger buffer rides out bursts without drops.
+        pub receive_buffer: ByteSize = ByteSize::mib(8),
+        /// Longest TCP line; a longer one closes the connection.
+        pub max_line_length: ByteSize = ByteSize(65536),
+        /// Histogram bucket upper bounds for timers (in seconds), histograms and
+        /// distributions; +Inf is implicit.
+        pub histogram_buckets: Vec<f64> = ingest::statsd::DEFAULT_BUCKETS.to_vec(),
+        /// Most series the aggregator holds; lines of new series beyond it are dropped
+        /// and counted. 0 means unlimited.
+        pub max_series: u64 = 100_000,
+        /// Mapping rules, first match wins, as in statsd_exporter's mapping file. Each is
+        /// a table: match = "simplebank-demo.*.request_reservation" (a * matches one
+        /// dot-separated component), name = "request_reservation_seconds",
+        /// labels = { app = "$1" }, and optionally match_metric_type = "counter" |
+        /// "gauge" | "observer", action = "drop", buckets = [0.1, 1.0]. Unmapped names
+        /// are escaped into valid Prometheus names; counters get a _total suffix.
+        pub mappings: Vec<StatsdMapping> = Vec::new(),
     }
 }
 
@@ -150,6 +174,60 @@ config_section! {
         pub level: String = "info".to_owned(),
         /// "text" for people, "json" for log shippers (one object per line).
         pub format: LogFormat = LogFormat::Text,
+    }
+}
+
+/// One StatsD mapping rule (see `statsd.mappings`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsdMapping {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_metric_type: Option<StatsdMetricClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<StatsdAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatsdMetricClass {
+    Counter,
+    Gauge,
+    Observer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatsdAction {
+    Map,
+    Drop,
+}
+
+impl StatsdMapping {
+    pub fn to_rule(&self) -> ingest::statsd::MappingRule {
+        ingest::statsd::MappingRule {
+            pattern: self.pattern.clone(),
+            name: self.name.clone(),
+            labels: self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            class: self.match_metric_type.map(|class| match class {
+                StatsdMetricClass::Counter => ingest::statsd::MetricClass::Counter,
+                StatsdMetricClass::Gauge => ingest::statsd::MetricClass::Gauge,
+                StatsdMetricClass::Observer => ingest::statsd::MetricClass::Observer,
+            }),
+            drop: self.action == Some(StatsdAction::Drop),
+            buckets: self.buckets.clone(),
+        }
     }
 }
 
@@ -228,6 +306,12 @@ impl Config {
                 self.statsd.enabled,
                 self.statsd.listen,
                 Transport::Udp,
+            ),
+            Listener::new(
+                "statsd.tcp",
+                self.statsd.enabled && self.statsd.tcp_enabled,
+                self.statsd.tcp_listen,
+                Transport::Tcp,
             ),
         ]
     }

@@ -73,11 +73,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let tsdb_slot: StoreSlot<tsdb::Db> = StoreSlot::new("time-series store");
     let tsdb_metrics = tsdb::TsdbMetrics::new();
     tsdb_metrics.register(&registry)?;
+    let metrics_sink: Arc<dyn ingest::MetricsSink> = Arc::new(crate::stores::TsdbSink {
+        slot: tsdb_slot.clone(),
+    });
+    let ingest_metrics = ingest::IngestMetrics::register(&registry)?;
     let context = ApiContext {
         readiness: readiness.clone(),
         started_at: SystemTime::now(),
         http_metrics: HttpMetrics::register(&registry)?,
-        ingest_metrics: ingest::IngestMetrics::register(&registry)?,
+        ingest_metrics: ingest_metrics.clone(),
         store_stats: Arc::new(DataDirStats {
             root: data_dir.root().to_owned(),
         }),
@@ -86,12 +90,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_request_body_bytes: config.http.max_request_body.0,
             request_timeout: config.http.request_timeout.0,
         },
-        registry,
+        registry: registry.clone(),
         build,
         tsdb: tsdb_slot.clone(),
-        metrics_sink: Arc::new(crate::stores::TsdbSink {
-            slot: tsdb_slot.clone(),
-        }),
+        metrics_sink: Arc::clone(&metrics_sink),
         remote_write: ingest::remote_write::RemoteWriteConfig {
             max_decompressed_bytes: usize::try_from(config.remote_write.max_decompressed_size.0)
                 .unwrap_or(usize::MAX),
@@ -126,10 +128,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         info!("http listener disabled (http.enabled = false)");
     }
+    let statsd = if config.statsd.enabled {
+        let server = ingest::statsd::StatsdServer::start(
+            crate::stores::statsd_config(&config),
+            Arc::clone(&metrics_sink),
+            ingest_metrics.clone(),
+            &registry,
+        )
+        .await
+        .context("cannot start the StatsD receiver")?;
+        for addr in [server.udp_addr(), server.tcp_addr()].into_iter().flatten() {
+            if !addr.ip().is_loopback() {
+                warn!(%addr, "StatsD is reachable from the network (statsd.listen is not a loopback address)");
+            }
+        }
+        info!(udp = ?server.udp_addr(), tcp = ?server.tcp_addr(), "StatsD listeners open");
+        Some(server)
+    } else {
+        info!("StatsD disabled (statsd.enabled = false)");
+        None
+    };
+    let not_yet_implemented = ["otlp_grpc", "otlp_http"];
     for listener in config
         .listeners()
         .into_iter()
-        .filter(|l| l.enabled && l.section != "http")
+        .filter(|l| l.enabled && not_yet_implemented.contains(&l.section))
     {
         info!(
             listener = listener.section,
@@ -195,7 +218,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         _ = sigterm.recv() => anyhow::bail!("second SIGTERM during shutdown: stopping without draining"),
         _ = sigint.recv() => anyhow::bail!("second SIGINT during shutdown: stopping without draining"),
     }
-    // Stores sync and close before the lock is released.
+    // StatsD writes what it aggregated; then the stores sync and close, then the lock goes.
+    if let Some(statsd) = statsd {
+        statsd.shutdown().await;
+    }
     tsdb_background.stop();
     tokio::task::spawn_blocking(move || db.close())
         .await

@@ -51,6 +51,27 @@ pub fn label_limits(config: &Config) -> LabelLimits {
     }
 }
 
+pub fn statsd_config(config: &Config) -> ingest::statsd::StatsdConfig {
+    let statsd = &config.statsd;
+    ingest::statsd::StatsdConfig {
+        udp: Some(statsd.listen.0),
+        tcp: statsd.tcp_enabled.then_some(statsd.tcp_listen.0),
+        receive_buffer_bytes: usize_from(statsd.receive_buffer.0),
+        flush_interval: statsd.flush_interval.0,
+        max_line_bytes: usize_from(statsd.max_line_length.0),
+        mappings: statsd
+            .mappings
+            .iter()
+            .map(crate::config::StatsdMapping::to_rule)
+            .collect(),
+        aggregator: ingest::statsd::AggregatorConfig {
+            buckets: statsd.histogram_buckets.clone(),
+            max_series: usize_from(statsd.max_series),
+            label_limits: label_limits(config),
+        },
+    }
+}
+
 /// Metric batches into the time-series store.
 #[derive(Debug, Clone)]
 pub struct TsdbSink {

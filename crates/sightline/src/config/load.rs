@@ -370,6 +370,23 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             format!("not a valid level or filter: {err}"),
         );
     }
+    let buckets = &config.statsd.histogram_buckets;
+    if let Err(reason) = ingest::statsd::mapping::validate_buckets(buckets) {
+        invalid("statsd.histogram_buckets", format!("{buckets:?}"), reason);
+    }
+    let rules: Vec<_> = config
+        .statsd
+        .mappings
+        .iter()
+        .map(super::StatsdMapping::to_rule)
+        .collect();
+    if let Err(err) = ingest::statsd::check_mappings(&rules) {
+        invalid(
+            &format!("statsd.mappings[{}]", err.index),
+            format!("{{ match = {:?} }}", err.pattern),
+            err.message,
+        );
+    }
     let listeners = config.listeners();
     for (idx, first) in listeners.iter().enumerate() {
         for second in &listeners[idx + 1..] {
