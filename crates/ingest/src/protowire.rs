@@ -55,6 +55,11 @@ impl<'a> Fields<'a> {
         Fields { bytes, position: 0 }
     }
 
+    /// Offset of the next field in the message.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
     fn varint(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {

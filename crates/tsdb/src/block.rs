@@ -284,19 +284,6 @@ impl Block {
             })
             .collect()
     }
-
-    /// Every series with every sample and exemplar, for compaction.
-    pub fn read_all(&self) -> Result<Vec<writer::SeriesInput>, Error> {
-        (0..self.series.len() as u64)
-            .map(|idx| {
-                Ok(writer::SeriesInput {
-                    labels: self.series_labels(idx),
-                    samples: self.series_samples(idx, i64::MIN, i64::MAX)?,
-                    exemplars: self.series_exemplars(idx, i64::MIN, i64::MAX),
-                })
-            })
-            .collect()
-    }
 }
 
 type ParsedIndex = (Vec<String>, Vec<PageMeta>, Vec<SeriesEntry>);

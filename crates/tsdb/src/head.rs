@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use model::write::{MetricMetadata, MetricType};
 use model::{Label, Labels};
-use series::{MemSeries, hash_labels};
+use series::{MemSeries, encode_key, hash_key};
 
 use crate::matcher::Matcher;
 use crate::postings::{self, MemPostings};
@@ -114,11 +114,11 @@ impl Head {
         self.n_series.load(Ordering::Relaxed)
     }
 
-    /// The series with exactly these labels, if the head has it.
-    pub(crate) fn get(&self, hash: u64, labels: &[(&str, &str)]) -> Option<Arc<MemSeries>> {
+    /// The series with this key (see [`encode_key`]), if the head has it.
+    fn get(&self, hash: u64, key: &[u8]) -> Option<Arc<MemSeries>> {
         read(&self.by_hash[stripe(hash)])
             .get(&hash)
-            .and_then(|candidates| candidates.iter().find(|series| series.labels_equal(labels)))
+            .and_then(|candidates| candidates.iter().find(|series| series.key_equals(key)))
             .cloned()
     }
 
@@ -129,18 +129,21 @@ impl Head {
     }
 
     /// The series with these labels, created (under the limits) if it is new. The bool
-    /// says whether it was created.
+    /// says whether it was created. `key_buffer` is scratch space reused across calls.
     pub(crate) fn get_or_create(
         &self,
         labels: &[(&str, &str)],
+        key_buffer: &mut Vec<u8>,
     ) -> Result<(Arc<MemSeries>, bool), SeriesLimitError> {
-        let hash = hash_labels(labels.iter().copied());
-        if let Some(series) = self.get(hash, labels) {
+        encode_key(labels.iter().copied(), key_buffer);
+        let key = key_buffer.as_slice();
+        let hash = hash_key(key);
+        if let Some(series) = self.get(hash, key) {
             return Ok((series, false));
         }
         let mut stripe_map = write(&self.by_hash[stripe(hash)]);
         let candidates = stripe_map.entry(hash).or_default();
-        if let Some(series) = candidates.iter().find(|series| series.labels_equal(labels)) {
+        if let Some(series) = candidates.iter().find(|series| series.key_equals(key)) {
             return Ok((Arc::clone(series), false));
         }
         let metric = labels
@@ -151,11 +154,19 @@ impl Head {
         let series_ref = self.next_ref.fetch_add(1, Ordering::Relaxed);
         let owned = Labels::from_sorted(labels.iter().map(|&(n, v)| Label::new(n, v)).collect())
             .unwrap_or_default();
-        let series = Arc::new(MemSeries::new(series_ref, owned, hash, false));
+        let series = Arc::new(MemSeries::new(series_ref, owned, key, false));
         candidates.push(Arc::clone(&series));
         drop(stripe_map);
         self.index(&series);
         Ok((series, true))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn get_or_create_for_test(
+        &self,
+        labels: &[(&str, &str)],
+    ) -> Result<(Arc<MemSeries>, bool), SeriesLimitError> {
+        self.get_or_create(labels, &mut Vec::new())
     }
 
     /// Counts a new series against the limits, or refuses it.
@@ -199,12 +210,13 @@ impl Head {
         if let Some(existing) = self.get_by_ref(series_ref) {
             return existing;
         }
-        let hash = hash_labels(labels.iter().copied());
+        let mut key = Vec::new();
+        encode_key(labels.iter().copied(), &mut key);
         let owned = Labels::from_sorted(labels.iter().map(|&(n, v)| Label::new(n, v)).collect())
             .unwrap_or_default();
-        let series = Arc::new(MemSeries::new(series_ref, owned, hash, true));
-        write(&self.by_hash[stripe(hash)])
-            .entry(hash)
+        let series = Arc::new(MemSeries::new(series_ref, owned, &key, true));
+        write(&self.by_hash[stripe(series.hash)])
+            .entry(series.hash)
             .or_default()
             .push(Arc::clone(&series));
         let metric = series.labels.metric_name().unwrap_or("").to_owned();
@@ -346,11 +358,11 @@ mod tests {
     fn series_are_created_once_and_found_by_labels_ref_and_matchers() {
         let head = Head::new(SeriesLimits::default());
         let labels = [("__name__", "up"), ("job", "api")];
-        let (first, created) = head.get_or_create(&labels).expect("create");
+        let (first, created) = head.get_or_create_for_test(&labels).expect("create");
         assert!(created);
-        let (again, created) = head.get_or_create(&labels).expect("lookup");
+        let (again, created) = head.get_or_create_for_test(&labels).expect("lookup");
         assert!(!created && Arc::ptr_eq(&first, &again));
-        head.get_or_create(&[("__name__", "up"), ("job", "web")])
+        head.get_or_create_for_test(&[("__name__", "up"), ("job", "web")])
             .expect("create");
         assert_eq!(head.n_series(), 2);
         assert!(Arc::ptr_eq(
@@ -369,32 +381,38 @@ mod tests {
             max_series: 3,
             max_series_per_metric: 2,
         });
-        head.get_or_create(&[("__name__", "a"), ("i", "1")])
+        head.get_or_create_for_test(&[("__name__", "a"), ("i", "1")])
             .expect("1");
-        head.get_or_create(&[("__name__", "a"), ("i", "2")])
+        head.get_or_create_for_test(&[("__name__", "a"), ("i", "2")])
             .expect("2");
         assert_eq!(
-            head.get_or_create(&[("__name__", "a"), ("i", "3")])
+            head.get_or_create_for_test(&[("__name__", "a"), ("i", "3")])
                 .map(|_| ()),
             Err(SeriesLimitError::PerMetric {
                 metric: "a".into(),
                 limit: 2
             })
         );
-        head.get_or_create(&[("__name__", "b")]).expect("3");
+        head.get_or_create_for_test(&[("__name__", "b")])
+            .expect("3");
         assert_eq!(
-            head.get_or_create(&[("__name__", "c")]).map(|_| ()),
+            head.get_or_create_for_test(&[("__name__", "c")])
+                .map(|_| ()),
             Err(SeriesLimitError::Global { limit: 3 })
         );
-        head.get_or_create(&[("__name__", "a"), ("i", "1")])
+        head.get_or_create_for_test(&[("__name__", "a"), ("i", "1")])
             .expect("existing");
     }
 
     #[test]
     fn truncation_removes_emptied_series_everywhere() {
         let head = Head::new(SeriesLimits::default());
-        let (old, _) = head.get_or_create(&[("__name__", "old")]).expect("create");
-        let (new, _) = head.get_or_create(&[("__name__", "new")]).expect("create");
+        let (old, _) = head
+            .get_or_create_for_test(&[("__name__", "old")])
+            .expect("create");
+        let (new, _) = head
+            .get_or_create_for_test(&[("__name__", "new")])
+            .expect("create");
         old.lock().append(1000, 1.0, 7_200_000);
         new.lock().append(5000, 1.0, 7_200_000);
         head.note_time(1000);
@@ -405,7 +423,9 @@ mod tests {
         assert!(head.select(&[Matcher::equal("__name__", "old")]).is_empty());
         assert_eq!(head.time_range(), Some((5000, 5000)));
         // The name can be created again, with a new ref.
-        let (recreated, created) = head.get_or_create(&[("__name__", "old")]).expect("create");
+        let (recreated, created) = head
+            .get_or_create_for_test(&[("__name__", "old")])
+            .expect("create");
         assert!(created && recreated.series_ref != old.series_ref);
     }
 }

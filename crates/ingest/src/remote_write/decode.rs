@@ -7,6 +7,7 @@
 //! decoders are tested against.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use model::Sample;
 use model::labels::METRIC_NAME;
@@ -14,6 +15,31 @@ use model::write::{ExemplarWrite, MetricMetadata, MetricType, SeriesWrite, Write
 
 use crate::protowire::{Fields, WireError, push_uint32s};
 use crate::validate::{LabelLimits, check_labels};
+
+/// Takes the low 64 bits of a 128-bit hash as the hash-map hash.
+#[derive(Debug, Default)]
+pub struct Low64(u64);
+
+impl Hasher for Low64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = value as u64;
+    }
+}
+
+/// Label sets already found valid, by the 128-bit xxh3 of their encoded bytes (which
+/// fully determine the decoded labels, so the verdict cannot change). A series seen
+/// before skips the label checks.
+pub type KnownLabelSets = HashSet<u128, BuildHasherDefault<Low64>>;
 
 /// A series refused before reaching the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +64,8 @@ pub struct Decoded<'a> {
     pub exemplars_received: u64,
     /// Samples added to mark a counter's start (2.0 start timestamps); not client samples.
     pub synthetic_samples: u64,
+    /// Hashes of label sets found valid by this request, for [`KnownLabelSets`].
+    pub newly_valid: Vec<u128>,
 }
 
 /// `name{a="b"}` from raw label pairs.
@@ -61,16 +89,37 @@ fn metric_type(number: u64) -> MetricType {
     MetricType::from_u8(u8::try_from(number).unwrap_or(0))
 }
 
+fn utf8(raw: &[u8]) -> Result<&str, WireError> {
+    std::str::from_utf8(raw).map_err(|_| WireError("string is not valid UTF-8"))
+}
+
 fn label_pair(bytes: &[u8]) -> Result<(&str, &str), WireError> {
-    let (mut name, mut value) = ("", "");
+    let (name, value) = raw_label_pair(bytes)?;
+    Ok((utf8(name)?, utf8(value)?))
+}
+
+fn raw_label_pair(bytes: &[u8]) -> Result<(&[u8], &[u8]), WireError> {
+    let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
     for field in Fields::new(bytes) {
         match field? {
-            (1, v) => name = v.str()?,
-            (2, v) => value = v.str()?,
+            (1, v) => name = v.bytes()?,
+            (2, v) => value = v.bytes()?,
             _ => {}
         }
     }
     Ok((name, value))
+}
+
+/// `inner` as a `&str`: a slice of `region` (valid ASCII, so any byte offset is a
+/// character boundary) when it lies inside it, else checked on its own.
+fn sub_str<'a>(region: &'a str, inner: &'a [u8]) -> Result<&'a str, WireError> {
+    if inner.is_empty() {
+        return Ok("");
+    }
+    (inner.as_ptr() as usize)
+        .checked_sub(region.as_ptr() as usize)
+        .and_then(|start| region.get(start..start.checked_add(inner.len())?))
+        .map_or_else(|| utf8(inner), Ok)
 }
 
 fn sample(bytes: &[u8]) -> Result<(Sample, i64), WireError> {
@@ -94,6 +143,7 @@ fn finish_series(
     decoded: &mut Decoded<'_>,
     starts: (usize, usize, usize, usize),
     limits: &LabelLimits,
+    validity: LabelValidity,
 ) {
     let (labels_start, samples_start, exemplars_start, exemplar_labels_start) = starts;
     let batch = &mut decoded.batch;
@@ -111,7 +161,19 @@ fn finish_series(
         batch.labels.truncate(labels_start);
         return;
     }
-    match check_labels(&batch.labels[labels_start..], limits) {
+    let checked = match validity {
+        LabelValidity::Known => Ok(()),
+        LabelValidity::Unknown(hash) => {
+            let checked = check_labels(&batch.labels[labels_start..], limits);
+            if checked.is_ok()
+                && let Some(hash) = hash
+            {
+                decoded.newly_valid.push(hash);
+            }
+            checked
+        }
+    };
+    match checked {
         Ok(()) => batch.series.push(SeriesWrite {
             labels: labels_start..batch.labels.len(),
             samples: samples_start..batch.samples.len(),
@@ -133,6 +195,15 @@ fn finish_series(
     }
 }
 
+/// Whether a series' labels still need checking.
+#[derive(Debug, Clone, Copy)]
+enum LabelValidity {
+    /// Seen valid before.
+    Known,
+    /// To check; if valid, remember this hash of the encoded labels (when there is one).
+    Unknown(Option<u128>),
+}
+
 fn starts(batch: &WriteBatch<'_>) -> (usize, usize, usize, usize) {
     (
         batch.labels.len(),
@@ -142,12 +213,17 @@ fn starts(batch: &WriteBatch<'_>) -> (usize, usize, usize, usize) {
     )
 }
 
-/// Decodes a remote-write 1.0 `prometheus.WriteRequest`.
-pub fn decode_v1<'a>(body: &'a [u8], limits: &LabelLimits) -> Result<Decoded<'a>, WireError> {
+/// Decodes a remote-write 1.0 `prometheus.WriteRequest`; label sets in `known` skip the
+/// label checks.
+pub fn decode_v1<'a>(
+    body: &'a [u8],
+    limits: &LabelLimits,
+    known: &KnownLabelSets,
+) -> Result<Decoded<'a>, WireError> {
     let mut decoded = Decoded::default();
     for field in Fields::new(body) {
         match field? {
-            (1, series) => decode_v1_series(series.bytes()?, &mut decoded, limits)?,
+            (1, series) => decode_v1_series(series.bytes()?, &mut decoded, limits, known)?,
             (3, metadata) => {
                 let mut entry = MetricMetadata {
                     metric_family: "",
@@ -178,14 +254,30 @@ fn decode_v1_series<'a>(
     bytes: &'a [u8],
     decoded: &mut Decoded<'a>,
     limits: &LabelLimits,
+    known: &KnownLabelSets,
 ) -> Result<(), WireError> {
     let starts = starts(&decoded.batch);
     let mut histograms = 0u64;
-    for field in Fields::new(bytes) {
+    // Labels are read as bytes first. Senders write them together; when those bytes are
+    // all ASCII, one UTF-8 check covers every name and value at once.
+    let mut raw_labels: Vec<(&'a [u8], &'a [u8])> = Vec::with_capacity(16);
+    let mut label_region: Option<(usize, usize)> = None;
+    let mut labels_contiguous = true;
+    let mut fields = Fields::new(bytes);
+    loop {
+        let field_start = fields.position();
+        let Some(field) = fields.next() else { break };
         match field? {
             (1, label) => {
-                let pair = label_pair(label.bytes()?)?;
-                decoded.batch.labels.push(pair);
+                raw_labels.push(raw_label_pair(label.bytes()?)?);
+                let end = fields.position();
+                label_region = match label_region {
+                    None => Some((field_start, end)),
+                    Some((start, previous_end)) => {
+                        labels_contiguous &= previous_end == field_start;
+                        Some((start, end))
+                    }
+                };
             }
             (2, v) => {
                 let (sample, _) = sample(v.bytes()?)?;
@@ -217,10 +309,36 @@ fn decode_v1_series<'a>(
             _ => {}
         }
     }
+    let region = label_region
+        .filter(|_| labels_contiguous)
+        .map(|(start, end)| &bytes[start..end]);
+    let region_hash = region.map(xxhash_rust::xxh3::xxh3_128);
+    let validity = match region_hash {
+        Some(hash) if known.contains(&hash) => LabelValidity::Known,
+        hash => LabelValidity::Unknown(hash),
+    };
+    let ascii_region = region
+        .filter(|region| region.is_ascii())
+        .and_then(|region| std::str::from_utf8(region).ok());
+    match ascii_region {
+        Some(region) => {
+            for (name, value) in raw_labels {
+                decoded
+                    .batch
+                    .labels
+                    .push((sub_str(region, name)?, sub_str(region, value)?));
+            }
+        }
+        None => {
+            for (name, value) in raw_labels {
+                decoded.batch.labels.push((utf8(name)?, utf8(value)?));
+            }
+        }
+    }
     if histograms > 0 {
         note_histograms(decoded, histograms, starts.0);
     }
-    finish_series(decoded, starts, limits);
+    finish_series(decoded, starts, limits, validity);
     Ok(())
 }
 
@@ -387,7 +505,7 @@ fn decode_v2_series<'a>(
         note_histograms(decoded, histograms, series_starts.0);
     }
     let series_before = decoded.batch.series.len();
-    finish_series(decoded, series_starts, limits);
+    finish_series(decoded, series_starts, limits, LabelValidity::Unknown(None));
     if decoded.batch.series.len() == series_before {
         return Ok(());
     }

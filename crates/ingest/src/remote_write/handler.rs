@@ -5,7 +5,7 @@
 //! that are too large or of the wrong type; 5xx only when a retry can succeed. 2.0
 //! answers always carry the `X-Prometheus-Remote-Write-*-Written` headers.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use model::ErrorKind;
 
-use super::decode::{self, Decoded};
+use super::decode::{self, Decoded, KnownLabelSets};
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::sink::{MetricsSink, WriteOutcome};
 use crate::validate::LabelLimits;
@@ -44,11 +44,15 @@ impl Default for RemoteWriteConfig {
     }
 }
 
+/// Label sets remembered as valid before the set is cleared (about 16 bytes each).
+const MAX_KNOWN_LABEL_SETS: usize = 1 << 21;
+
 #[derive(Debug, Clone)]
 struct RemoteWriteState {
     sink: Arc<dyn MetricsSink>,
     config: RemoteWriteConfig,
     metrics: IngestMetrics,
+    known: Arc<RwLock<KnownLabelSets>>,
 }
 
 /// The remote-write route, ready to merge into the main router.
@@ -63,6 +67,7 @@ pub fn router(
             sink,
             config,
             metrics,
+            known: Arc::default(),
         })
 }
 
@@ -187,9 +192,22 @@ fn process(state: &RemoteWriteState, version: Version, body: &[u8]) -> Response 
         }
     };
     let decoded = match version {
-        Version::V1 => decode::decode_v1(&raw, &state.config.label_limits),
+        Version::V1 => {
+            // One read lock for the whole request: the set is shared by every writer.
+            let known = state.known.read().unwrap_or_else(PoisonError::into_inner);
+            decode::decode_v1(&raw, &state.config.label_limits, &known)
+        }
         Version::V2 => decode::decode_v2(&raw, &state.config.label_limits),
     };
+    if let Ok(decoded) = &decoded
+        && !decoded.newly_valid.is_empty()
+    {
+        let mut known = state.known.write().unwrap_or_else(PoisonError::into_inner);
+        if known.len() + decoded.newly_valid.len() > MAX_KNOWN_LABEL_SETS {
+            known.clear();
+        }
+        known.extend(decoded.newly_valid.iter().copied());
+    }
     let decoded = match decoded {
         Ok(decoded) => decoded,
         Err(err) => {

@@ -43,7 +43,7 @@ fn sample_series() -> Vec<SeriesInput> {
 #[test]
 fn written_block_reads_back_every_sample_and_exemplar() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let meta = write_block(dir.path(), (0, 7_200_000), level1(), sample_series(), 3)
+    let meta = write_block(dir.path(), (0, 7_200_000), level1(), &sample_series(), 3)
         .expect("write")
         .expect("non-empty");
     assert_eq!((meta.stats.num_series, meta.stats.num_samples), (2, 3002));
@@ -84,7 +84,7 @@ fn a_block_without_samples_is_not_written() {
         exemplars: Vec::new(),
     }];
     assert!(
-        write_block(dir.path(), (0, 1), level1(), empty, 3)
+        write_block(dir.path(), (0, 1), level1(), &empty, 3)
             .expect("write")
             .is_none()
     );
@@ -94,7 +94,7 @@ fn a_block_without_samples_is_not_written() {
 #[test]
 fn corrupt_index_and_pages_are_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let meta = write_block(dir.path(), (0, 7_200_000), level1(), sample_series(), 3)
+    let meta = write_block(dir.path(), (0, 7_200_000), level1(), &sample_series(), 3)
         .expect("write")
         .expect("non-empty");
     let block_dir = dir.path().join(&meta.id);

@@ -32,6 +32,7 @@ pub struct SeriesInput {
     pub exemplars: Vec<StoredExemplar>,
 }
 
+#[derive(Debug, Clone)]
 struct ChunkEntry {
     min_time: i64,
     max_time: i64,
@@ -61,162 +62,230 @@ pub fn new_block_id() -> String {
     )
 }
 
-struct Symbols {
-    ids: BTreeMap<String, u32>,
+/// Writes one block, series by series in label order, so only one series' samples are
+/// in memory at a time. Symbols and the index are written by [`BlockWriter::finish`].
+#[derive(Debug)]
+pub struct BlockWriter {
+    parent: PathBuf,
+    id: String,
+    tmp_dir: PathBuf,
+    chunks_path: PathBuf,
+    chunks: BufWriter<File>,
+    file_offset: u64,
+    pages: Vec<(u64, u64, u64)>,
+    page: Vec<u8>,
+    /// Per series: labels, chunks, exemplars (labels as strings until `finish`).
+    entries: Vec<(Labels, Vec<ChunkEntry>, Vec<StoredExemplar>)>,
+    stats: BlockStats,
+    range: (i64, i64),
+    compaction: Compaction,
+    compression_level: i32,
 }
 
-impl Symbols {
-    fn collect(series: &[(Labels, Vec<StoredExemplar>)]) -> Symbols {
-        let mut ids = BTreeMap::new();
-        for (labels, exemplars) in series {
-            let exemplar_labels = exemplars.iter().flat_map(|exemplar| exemplar.labels.iter());
-            for label in labels.iter().chain(exemplar_labels) {
-                ids.entry(label.name.clone()).or_insert(0);
-                ids.entry(label.value.clone()).or_insert(0);
+impl BlockWriter {
+    /// Starts a block for `range` (`[start, end)`) under `parent`.
+    pub fn new(
+        parent: &Path,
+        range: (i64, i64),
+        compaction: Compaction,
+        compression_level: i32,
+    ) -> Result<Self, Error> {
+        let id = new_block_id();
+        let tmp_dir = parent.join(format!("{id}.tmp"));
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(Error::io("cannot create block directory", &tmp_dir))?;
+        let chunks_path = tmp_dir.join(CHUNKS_FILE);
+        let file = File::create(&chunks_path)
+            .map_err(Error::io("cannot create block chunks", &chunks_path))?;
+        let mut chunks = BufWriter::new(file);
+        chunks
+            .write_all(CHUNKS_MAGIC)
+            .and_then(|()| chunks.write_all(&[FORMAT_VERSION]))
+            .map_err(Error::io("cannot write block chunks", &chunks_path))?;
+        Ok(BlockWriter {
+            parent: parent.to_owned(),
+            id,
+            tmp_dir,
+            chunks_path,
+            chunks,
+            file_offset: (CHUNKS_MAGIC.len() + 1) as u64,
+            pages: Vec::new(),
+            page: Vec::with_capacity(PAGE_TARGET_BYTES + 4096),
+            entries: Vec::new(),
+            stats: BlockStats {
+                num_series: 0,
+                num_samples: 0,
+                num_chunks: 0,
+                data_min_time: i64::MAX,
+                data_max_time: i64::MIN,
+            },
+            range,
+            compaction,
+            compression_level,
+        })
+    }
+
+    fn flush_page(&mut self) -> Result<(), Error> {
+        if self.page.is_empty() {
+            return Ok(());
+        }
+        let io = Error::io("cannot write block chunks", &self.chunks_path);
+        let compressed = match zstd::bulk::compress(&self.page, self.compression_level) {
+            Ok(compressed) => compressed,
+            Err(err) => return Err(io(err)),
+        };
+        if let Err(err) = self.chunks.write_all(&compressed) {
+            return Err(Error::io("cannot write block chunks", &self.chunks_path)(
+                err,
+            ));
+        }
+        self.pages.push((
+            self.file_offset,
+            compressed.len() as u64,
+            self.page.len() as u64,
+        ));
+        self.file_offset += compressed.len() as u64;
+        self.page.clear();
+        Ok(())
+    }
+
+    /// Adds a series; calls must come in label order. Samples must be sorted with unique
+    /// timestamps. A series without samples is skipped.
+    pub fn add(
+        &mut self,
+        labels: &Labels,
+        samples: &[(i64, f64)],
+        exemplars: &[StoredExemplar],
+    ) -> Result<(), Error> {
+        let (Some(&(first, _)), Some(&(last, _))) = (samples.first(), samples.last()) else {
+            return Ok(());
+        };
+        debug_assert!(
+            self.entries
+                .last()
+                .is_none_or(|(previous, _, _)| previous < labels)
+        );
+        let mut chunk_entries = Vec::new();
+        for chunk in samples.chunks(BLOCK_CHUNK_SAMPLES) {
+            let offset = self.page.len();
+            codec::encode(chunk, &mut self.page);
+            chunk_entries.push(ChunkEntry {
+                min_time: chunk[0].0,
+                max_time: chunk[chunk.len() - 1].0,
+                n_samples: chunk.len() as u64,
+                page: self.pages.len() as u64,
+                offset: offset as u64,
+                len: (self.page.len() - offset) as u64,
+            });
+            self.stats.num_samples += chunk.len() as u64;
+            self.stats.num_chunks += 1;
+            if self.page.len() >= PAGE_TARGET_BYTES {
+                self.flush_page()?;
             }
         }
-        for (idx, id) in ids.values_mut().enumerate() {
-            *id = idx as u32;
-        }
-        Symbols { ids }
+        self.stats.num_series += 1;
+        self.stats.data_min_time = self.stats.data_min_time.min(first);
+        self.stats.data_max_time = self.stats.data_max_time.max(last);
+        self.entries
+            .push((labels.clone(), chunk_entries, exemplars.to_vec()));
+        Ok(())
     }
 
-    fn pairs(&self, labels: &Labels) -> Vec<(u32, u32)> {
-        labels
+    /// Writes the index and meta and moves the block into place; `None` (and nothing on
+    /// disk) when no series had samples.
+    pub fn finish(mut self) -> Result<Option<BlockMeta>, Error> {
+        if self.entries.is_empty() {
+            let _ = std::fs::remove_dir_all(&self.tmp_dir);
+            return Ok(None);
+        }
+        self.flush_page()?;
+        let chunks_path = self.chunks_path.clone();
+        let file = self.chunks.into_inner().map_err(|err| {
+            Error::io("cannot write block chunks", &chunks_path)(err.into_error())
+        })?;
+        file.sync_all()
+            .map_err(Error::io("cannot sync block chunks", &chunks_path))?;
+
+        let mut symbol_ids: BTreeMap<&str, u32> = BTreeMap::new();
+        for (labels, _, exemplars) in &self.entries {
+            let exemplar_labels = exemplars.iter().flat_map(|exemplar| exemplar.labels.iter());
+            for label in labels.iter().chain(exemplar_labels) {
+                symbol_ids.insert(&label.name, 0);
+                symbol_ids.insert(&label.value, 0);
+            }
+        }
+        for (idx, id) in symbol_ids.values_mut().enumerate() {
+            *id = idx as u32;
+        }
+        let pairs = |labels: &Labels| -> Vec<(u32, u32)> {
+            labels
+                .iter()
+                .map(|label| {
+                    (
+                        symbol_ids[label.name.as_str()],
+                        symbol_ids[label.value.as_str()],
+                    )
+                })
+                .collect()
+        };
+        let entries: Vec<SeriesEntry> = self
+            .entries
             .iter()
-            .map(|label| (self.ids[&label.name], self.ids[&label.value]))
-            .collect()
+            .map(|(labels, chunks, exemplars)| SeriesEntry {
+                labels: pairs(labels),
+                chunks: chunks.clone(),
+                exemplars: exemplars
+                    .iter()
+                    .map(|exemplar| ExemplarEntry {
+                        timestamp_ms: exemplar.timestamp_ms,
+                        value: exemplar.value,
+                        labels: pairs(&exemplar.labels),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let symbols: Vec<&str> = symbol_ids.keys().copied().collect();
+        write_index(&self.tmp_dir, &symbols, &self.pages, &entries)?;
+        let mut compaction = self.compaction;
+        if compaction.sources.is_empty() {
+            compaction.sources.push(self.id.clone());
+        }
+        let meta = BlockMeta {
+            version: META_VERSION,
+            id: self.id.clone(),
+            min_time: self.range.0,
+            max_time: self.range.1,
+            stats: self.stats,
+            compaction,
+        };
+        let meta_path = self.tmp_dir.join(META_FILE);
+        let meta_json = serde_json::to_vec_pretty(&meta).map_err(|err| Error::Corrupt {
+            path: meta_path.clone(),
+            detail: err.to_string(),
+        })?;
+        write_synced(&meta_path, &meta_json)?;
+        sync_dir(&self.tmp_dir)?;
+        let final_dir = self.parent.join(&self.id);
+        std::fs::rename(&self.tmp_dir, &final_dir)
+            .map_err(Error::io("cannot install block", &final_dir))?;
+        sync_dir(&self.parent)?;
+        Ok(Some(meta))
     }
 }
 
-/// Writes the block for `range` (`[start, end)`) under `parent`; returns its meta, or
-/// `None` when no series has a sample (nothing is written then). `series` must be
-/// sorted by labels. A block without `sources` (cut from the head) is its own source.
+/// Writes a whole block from series already in memory (sorted by labels).
 pub fn write_block(
     parent: &Path,
     range: (i64, i64),
     compaction: Compaction,
-    series: Vec<SeriesInput>,
+    series: &[SeriesInput],
     compression_level: i32,
 ) -> Result<Option<BlockMeta>, Error> {
-    let series: Vec<SeriesInput> = series
-        .into_iter()
-        .filter(|s| !s.samples.is_empty())
-        .collect();
-    if series.is_empty() {
-        return Ok(None);
+    let mut writer = BlockWriter::new(parent, range, compaction, compression_level)?;
+    for input in series {
+        writer.add(&input.labels, &input.samples, &input.exemplars)?;
     }
-    let id = new_block_id();
-    let tmp_dir = parent.join(format!("{id}.tmp"));
-    std::fs::create_dir_all(&tmp_dir)
-        .map_err(Error::io("cannot create block directory", &tmp_dir))?;
-
-    let chunks_path = tmp_dir.join(CHUNKS_FILE);
-    let chunks_file = File::create(&chunks_path)
-        .map_err(Error::io("cannot create block chunks", &chunks_path))?;
-    let mut chunks = BufWriter::new(chunks_file);
-    let io_chunks = |err| Error::io("cannot write block chunks", &chunks_path)(err);
-    chunks.write_all(CHUNKS_MAGIC).map_err(io_chunks)?;
-    chunks.write_all(&[FORMAT_VERSION]).map_err(io_chunks)?;
-    let mut file_offset = (CHUNKS_MAGIC.len() + 1) as u64;
-
-    let symbols = Symbols::collect(
-        &series
-            .iter()
-            .map(|s| (s.labels.clone(), s.exemplars.clone()))
-            .collect::<Vec<_>>(),
-    );
-    let mut pages: Vec<(u64, u64, u64)> = Vec::new();
-    let mut page = Vec::with_capacity(PAGE_TARGET_BYTES + 4096);
-    let mut entries = Vec::with_capacity(series.len());
-    let mut stats = BlockStats {
-        num_series: series.len() as u64,
-        num_samples: 0,
-        num_chunks: 0,
-        data_min_time: i64::MAX,
-        data_max_time: i64::MIN,
-    };
-    let mut flush_page = |page: &mut Vec<u8>,
-                          pages: &mut Vec<(u64, u64, u64)>,
-                          file_offset: &mut u64|
-     -> Result<(), Error> {
-        if page.is_empty() {
-            return Ok(());
-        }
-        let compressed = zstd::bulk::compress(page, compression_level).map_err(io_chunks)?;
-        chunks.write_all(&compressed).map_err(io_chunks)?;
-        pages.push((*file_offset, compressed.len() as u64, page.len() as u64));
-        *file_offset += compressed.len() as u64;
-        page.clear();
-        Ok(())
-    };
-    for input in &series {
-        let mut chunk_entries = Vec::new();
-        for samples in input.samples.chunks(BLOCK_CHUNK_SAMPLES) {
-            let offset = page.len();
-            codec::encode(samples, &mut page);
-            chunk_entries.push(ChunkEntry {
-                min_time: samples[0].0,
-                max_time: samples[samples.len() - 1].0,
-                n_samples: samples.len() as u64,
-                page: pages.len() as u64,
-                offset: offset as u64,
-                len: (page.len() - offset) as u64,
-            });
-            stats.num_samples += samples.len() as u64;
-            stats.num_chunks += 1;
-            if page.len() >= PAGE_TARGET_BYTES {
-                flush_page(&mut page, &mut pages, &mut file_offset)?;
-            }
-        }
-        stats.data_min_time = stats.data_min_time.min(input.samples[0].0);
-        stats.data_max_time = stats
-            .data_max_time
-            .max(input.samples[input.samples.len() - 1].0);
-        entries.push(SeriesEntry {
-            labels: symbols.pairs(&input.labels),
-            chunks: chunk_entries,
-            exemplars: input
-                .exemplars
-                .iter()
-                .map(|exemplar| ExemplarEntry {
-                    timestamp_ms: exemplar.timestamp_ms,
-                    value: exemplar.value,
-                    labels: symbols.pairs(&exemplar.labels),
-                })
-                .collect(),
-        });
-    }
-    flush_page(&mut page, &mut pages, &mut file_offset)?;
-    let chunks_file = chunks
-        .into_inner()
-        .map_err(|err| io_chunks(err.into_error()))?;
-    chunks_file.sync_all().map_err(io_chunks)?;
-
-    write_index(&tmp_dir, &symbols, &pages, &entries)?;
-    let mut compaction = compaction;
-    if compaction.sources.is_empty() {
-        compaction.sources.push(id.clone());
-    }
-    let meta = BlockMeta {
-        version: META_VERSION,
-        id: id.clone(),
-        min_time: range.0,
-        max_time: range.1,
-        stats,
-        compaction,
-    };
-    let meta_path = tmp_dir.join(META_FILE);
-    let meta_json = serde_json::to_vec_pretty(&meta).map_err(|err| Error::Corrupt {
-        path: meta_path.clone(),
-        detail: err.to_string(),
-    })?;
-    write_synced(&meta_path, &meta_json)?;
-    sync_dir(&tmp_dir)?;
-    let final_dir = parent.join(&id);
-    std::fs::rename(&tmp_dir, &final_dir).map_err(Error::io("cannot install block", &final_dir))?;
-    sync_dir(parent)?;
-    Ok(Some(meta))
+    writer.finish()
 }
 
 fn write_synced(path: &PathBuf, bytes: &[u8]) -> Result<(), Error> {
@@ -228,13 +297,13 @@ fn write_synced(path: &PathBuf, bytes: &[u8]) -> Result<(), Error> {
 
 fn write_index(
     dir: &Path,
-    symbols: &Symbols,
+    symbols: &[&str],
     pages: &[(u64, u64, u64)],
     entries: &[SeriesEntry],
 ) -> Result<(), Error> {
     let mut payload = Vec::new();
-    put_uvarint(&mut payload, symbols.ids.len() as u64);
-    for symbol in symbols.ids.keys() {
+    put_uvarint(&mut payload, symbols.len() as u64);
+    for symbol in symbols {
         put_bytes(&mut payload, symbol.as_bytes());
     }
     put_uvarint(&mut payload, pages.len() as u64);

@@ -144,6 +144,7 @@ impl Db {
         let min_valid = self.min_valid_time.load(Ordering::Acquire);
         let ooo_window = self.options.out_of_order_window_ms;
         let mut best_effort_admitted = 0u64;
+        let mut key_buffer = Vec::with_capacity(256);
 
         for (series_idx, series_write) in batch.series.iter().enumerate() {
             let labels = &batch.labels[series_write.labels.clone()];
@@ -163,7 +164,7 @@ impl Db {
                 );
                 continue;
             }
-            let series = match self.head.get_or_create(labels) {
+            let series = match self.head.get_or_create(labels, &mut key_buffer) {
                 Ok((series, created)) => {
                     if created {
                         self.metrics.series_created.inc();
@@ -294,17 +295,16 @@ impl Db {
         let chunk_range = self.options.block_duration_ms;
         let max_exemplars = self.options.max_exemplars_per_series;
         for entry in &admitted {
-            let admitted_samples = &samples[entry.samples.clone()];
             let mut state = entry.series.lock();
-            for sample in admitted_samples {
+            for sample in &samples[entry.samples.clone()] {
                 state.append(sample.timestamp_ms, sample.value, chunk_range);
             }
-            drop(state);
-            let times = admitted_samples.iter().map(|sample| sample.timestamp_ms);
-            if let (Some(oldest), Some(newest)) = (times.clone().min(), times.max()) {
-                self.head.note_time(oldest);
-                self.head.note_time(newest);
-            }
+        }
+        // Once per batch: these atomics are shared by every writer.
+        let times = samples.iter().map(|sample| sample.timestamp_ms);
+        if let (Some(oldest), Some(newest)) = (times.clone().min(), times.max()) {
+            self.head.note_time(oldest);
+            self.head.note_time(newest);
         }
         for exemplar in &exemplars {
             if let Some(series) = self.head.get_by_ref(exemplar.series_ref) {

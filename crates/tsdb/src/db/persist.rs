@@ -11,7 +11,7 @@ use crate::Error;
 use crate::block::Block;
 use crate::block::cache::PageCache;
 use crate::block::meta::Compaction;
-use crate::block::writer::{SeriesInput, write_block};
+use crate::block::writer::BlockWriter;
 use crate::head::series::merge_sorted;
 use crate::wal::record::{self, ExemplarRecord, MetadataRecord, RefSample};
 use crate::wal::segment::frame_with;
@@ -129,55 +129,55 @@ impl Db {
             self.min_valid_time.fetch_max(cut, Ordering::AcqRel);
         }
         let width = self.options.block_duration_ms;
-        let mut by_range: BTreeMap<i64, Vec<SeriesInput>> = BTreeMap::new();
-        for series in self.head.all_series() {
-            let state = series.lock();
-            let samples = state.samples_in(i64::MIN, cut - 1);
-            let exemplars: Vec<_> = state
-                .exemplars()
-                .filter(|e| e.timestamp_ms < cut)
-                .cloned()
-                .collect();
-            drop(state);
-            let mut start = 0;
-            while start < samples.len() {
-                let range = align_down(samples[start].0, width);
-                let end = start + samples[start..].partition_point(|&(t, _)| t < range + width);
-                let range_exemplars = exemplars
-                    .iter()
-                    .filter(|e| align_down(e.timestamp_ms, width) == range)
-                    .cloned()
-                    .collect();
-                by_range.entry(range).or_default().push(SeriesInput {
-                    labels: series.labels.clone(),
-                    samples: samples[start..end].to_vec(),
-                    exemplars: range_exemplars,
-                });
-                start = end;
-            }
-        }
+        let mut all_series = self.head.all_series();
+        all_series.sort_by(|a, b| a.labels.cmp(&b.labels));
         let mut report = FlushReport::default();
         let mut new_blocks = Vec::new();
-        for (range, mut series) in by_range {
-            series.sort_by(|a, b| a.labels.cmp(&b.labels));
-            let samples: u64 = series.iter().map(|s| s.samples.len() as u64).sum();
-            let level1 = Compaction {
-                level: 1,
-                sources: Vec::new(),
-            };
+        let first_range = self
+            .head
+            .time_range()
+            .map_or(cut, |(min, _)| align_down(min, width));
+        // One block per aligned range, written series by series: only one series'
+        // samples are in memory at a time.
+        let mut range = first_range;
+        while range < cut {
             let end = (range + width).min(cut);
-            if let Some(meta) = write_block(
-                &self.blocks_dir(),
-                (range, end),
-                level1,
-                series,
-                self.options.compression_level,
-            )? {
+            let mut writer: Option<BlockWriter> = None;
+            for series in &all_series {
+                let state = series.lock();
+                let samples = state.samples_in(range, end - 1);
+                if samples.is_empty() {
+                    continue;
+                }
+                let exemplars: Vec<_> = state
+                    .exemplars()
+                    .filter(|e| range <= e.timestamp_ms && e.timestamp_ms < end)
+                    .cloned()
+                    .collect();
+                drop(state);
+                if writer.is_none() {
+                    let level1 = Compaction {
+                        level: 1,
+                        sources: Vec::new(),
+                    };
+                    writer = Some(BlockWriter::new(
+                        &self.blocks_dir(),
+                        (range, end),
+                        level1,
+                        self.options.compression_level,
+                    )?);
+                }
+                if let Some(writer) = writer.as_mut() {
+                    writer.add(&series.labels, &samples, &exemplars)?;
+                }
+                report.samples_written += samples.len() as u64;
+            }
+            if let Some(meta) = writer.map(BlockWriter::finish).transpose()?.flatten() {
                 let dir = self.blocks_dir().join(&meta.id);
                 new_blocks.push(Arc::new(Block::open(&dir, Arc::clone(&self.cache))?));
                 report.blocks_written += 1;
-                report.samples_written += samples;
             }
+            range += width;
         }
         self.install_blocks(new_blocks, &[]);
         let checkpoint_upto = {
@@ -346,23 +346,13 @@ impl Db {
         // Newer blocks first, so on equal timestamps their sample wins.
         let mut ordered: Vec<&Arc<Block>> = members.iter().collect();
         ordered.sort_by(|a, b| b.meta().id.cmp(&a.meta().id));
-        let mut merged: BTreeMap<model::Labels, SeriesInput> = BTreeMap::new();
-        for block in ordered {
-            for input in block.read_all()? {
-                match merged.get_mut(&input.labels) {
-                    Some(existing) => {
-                        existing.samples = merge_sorted(&existing.samples, &input.samples);
-                        for exemplar in input.exemplars {
-                            if !existing.exemplars.contains(&exemplar) {
-                                existing.exemplars.push(exemplar);
-                            }
-                        }
-                        existing.exemplars.sort_by_key(|e| e.timestamp_ms);
-                    }
-                    None => {
-                        merged.insert(input.labels.clone(), input);
-                    }
-                }
+        let mut by_labels: BTreeMap<model::Labels, Vec<(&Arc<Block>, u64)>> = BTreeMap::new();
+        for block in &ordered {
+            for idx in 0..block.n_series() as u64 {
+                by_labels
+                    .entry(block.series_labels(idx))
+                    .or_default()
+                    .push((block, idx));
             }
         }
         let mut sources: Vec<String> = members
@@ -387,15 +377,33 @@ impl Db {
             .map(|block| block.meta().min_time)
             .min()
             .unwrap_or(start);
-        let compaction = Compaction { level, sources };
-        let written = write_block(
+        let mut writer = BlockWriter::new(
             &self.blocks_dir(),
             (min_time, max_time),
-            compaction,
-            merged.into_values().collect(),
+            Compaction { level, sources },
             self.options.compression_level,
         )?;
-        let added = match written {
+        // One series at a time: read from every member, merge, write.
+        for (labels, parts) in by_labels {
+            let mut samples: Vec<(i64, f64)> = Vec::new();
+            let mut exemplars = Vec::new();
+            for (block, idx) in parts {
+                let part = block.series_samples(idx, i64::MIN, i64::MAX)?;
+                samples = if samples.is_empty() {
+                    part
+                } else {
+                    merge_sorted(&samples, &part)
+                };
+                for exemplar in block.series_exemplars(idx, i64::MIN, i64::MAX) {
+                    if !exemplars.contains(&exemplar) {
+                        exemplars.push(exemplar);
+                    }
+                }
+            }
+            exemplars.sort_by_key(|e| e.timestamp_ms);
+            writer.add(&labels, &samples, &exemplars)?;
+        }
+        let added = match writer.finish()? {
             Some(meta) => vec![Arc::new(Block::open(
                 &self.blocks_dir().join(&meta.id),
                 Arc::clone(&self.cache),

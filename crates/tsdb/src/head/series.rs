@@ -251,6 +251,8 @@ pub(crate) fn merge_sorted(a: &[(i64, f64)], b: &[(i64, f64)]) -> Vec<(i64, f64)
 pub struct MemSeries {
     pub(crate) series_ref: u64,
     pub(crate) labels: Labels,
+    /// The label set as one byte string (see [`encode_key`]): compared in one go.
+    key: Box<[u8]>,
     pub(crate) hash: u64,
     /// Whether its series record is in the WAL; until then, every append that uses it
     /// logs the record too (a duplicate record is harmless on replay).
@@ -259,11 +261,12 @@ pub struct MemSeries {
 }
 
 impl MemSeries {
-    pub(crate) fn new(series_ref: u64, labels: Labels, hash: u64, logged: bool) -> Self {
+    pub(crate) fn new(series_ref: u64, labels: Labels, key: &[u8], logged: bool) -> Self {
         MemSeries {
             series_ref,
             labels,
-            hash,
+            key: key.into(),
+            hash: hash_key(key),
             logged: AtomicBool::new(logged),
             state: Mutex::new(SeriesState::default()),
         }
@@ -289,34 +292,29 @@ impl MemSeries {
         self.logged.store(true, Ordering::Release);
     }
 
-    pub(crate) fn labels_equal(&self, labels: &[(&str, &str)]) -> bool {
-        self.labels.len() == labels.len()
-            && self
-                .labels
-                .iter()
-                .zip(labels)
-                .all(|(label, (name, value))| label.name == *name && label.value == *value)
+    pub(crate) fn key_equals(&self, key: &[u8]) -> bool {
+        *self.key == *key
     }
 }
 
-/// Hash of a label set, as the head's lookup key (collisions are resolved by comparing
-/// labels). FNV-1a over names and values with separators.
-pub(crate) fn hash_labels<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &byte in bytes {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(PRIME);
-        }
-        hash ^= 0xff;
-        hash = hash.wrapping_mul(PRIME);
-    };
+/// Writes a label set as one byte string: each name and value followed by `0xff`, a
+/// byte that never occurs in UTF-8, so distinct label sets give distinct keys.
+pub(crate) fn encode_key<'a>(
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
     for (name, value) in labels {
-        feed(name.as_bytes());
-        feed(value.as_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.push(0xff);
+        out.extend_from_slice(value.as_bytes());
+        out.push(0xff);
     }
-    hash
+}
+
+/// The head's lookup hash of a key (collisions are resolved by comparing keys).
+pub(crate) fn hash_key(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
 }
 
 #[cfg(test)]
@@ -402,8 +400,14 @@ mod tests {
     }
 
     #[test]
-    fn label_hash_separates_names_from_values() {
-        assert_ne!(hash_labels([("ab", "c")]), hash_labels([("a", "bc")]));
-        assert_eq!(hash_labels([("a", "b")]), hash_labels([("a", "b")]));
+    fn keys_separate_names_from_values() {
+        let key = |labels: &[(&str, &str)]| {
+            let mut out = Vec::new();
+            encode_key(labels.iter().copied(), &mut out);
+            out
+        };
+        assert_ne!(key(&[("ab", "c")]), key(&[("a", "bc")]));
+        assert_ne!(key(&[("a", "b"), ("c", "d")]), key(&[("a", "b\u{ff}c")]));
+        assert_eq!(hash_key(&key(&[("a", "b")])), hash_key(&key(&[("a", "b")])));
     }
 }

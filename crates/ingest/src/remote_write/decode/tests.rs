@@ -80,7 +80,7 @@ fn v1_series_samples_exemplars_and_metadata_match_the_reference() {
         }],
     };
     let bytes = request.encode_to_vec();
-    let decoded = decode_v1(&bytes, &limits()).expect("decodes");
+    let decoded = decode_v1(&bytes, &limits(), &KnownLabelSets::default()).expect("decodes");
     assert!(decoded.invalid.is_empty());
     assert_eq!(
         contents(&decoded),
@@ -131,7 +131,7 @@ fn invalid_series_are_named_and_left_out_while_neighbours_stay() {
         metadata: Vec::new(),
     };
     let bytes = request.encode_to_vec();
-    let decoded = decode_v1(&bytes, &limits()).expect("decodes");
+    let decoded = decode_v1(&bytes, &limits(), &KnownLabelSets::default()).expect("decodes");
     assert_eq!(contents(&decoded).len(), 1);
     let problems: Vec<(String, &str, u64)> = decoded
         .invalid
@@ -180,7 +180,10 @@ fn invalid_utf8_and_truncation_fail_the_request() {
     }
     .encode_to_vec();
     for cut in 1..bytes.len() {
-        assert!(decode_v1(&bytes[..cut], &limits()).is_err(), "cut at {cut}");
+        assert!(
+            decode_v1(&bytes[..cut], &limits(), &KnownLabelSets::default()).is_err(),
+            "cut at {cut}"
+        );
     }
     let at = bytes
         .windows(2)
@@ -188,7 +191,7 @@ fn invalid_utf8_and_truncation_fail_the_request() {
         .expect("name bytes");
     bytes[at] = 0xff;
     assert_eq!(
-        decode_v1(&bytes, &limits()).map(|_| ()),
+        decode_v1(&bytes, &limits(), &KnownLabelSets::default()).map(|_| ()),
         Err(WireError("string is not valid UTF-8"))
     );
 }
@@ -205,7 +208,7 @@ fn histograms_are_counted_not_stored() {
         metadata: Vec::new(),
     }
     .encode_to_vec();
-    let decoded = decode_v1(&bytes, &limits()).expect("decodes");
+    let decoded = decode_v1(&bytes, &limits(), &KnownLabelSets::default()).expect("decodes");
     assert_eq!(
         (decoded.histograms, decoded.histogram_series.as_deref()),
         (1, Some("latency{}"))
@@ -226,7 +229,7 @@ fn captured_prometheus_requests_decode_with_every_sample() {
         let compressed = std::fs::read(&path).expect("fixture");
         let raw = crate::remote_write::handler::decompress(&compressed, 32 << 20).expect("snappy");
         let reference = v1::WriteRequest::decode(raw.as_slice()).expect("prost decodes");
-        let decoded = decode_v1(&raw, &limits()).expect("decodes");
+        let decoded = decode_v1(&raw, &limits(), &KnownLabelSets::default()).expect("decodes");
         assert!(decoded.invalid.is_empty(), "{file}: {:?}", decoded.invalid);
         let expected: Contents = reference
             .timeseries
@@ -403,6 +406,94 @@ fn a_v2_body_read_as_v1_is_empty_not_an_error() {
             ..Default::default()
         }],
     );
-    let decoded = decode_v1(&bytes, &limits()).expect("decodes");
+    let decoded = decode_v1(&bytes, &limits(), &KnownLabelSets::default()).expect("decodes");
     assert!(decoded.batch.series.is_empty() && decoded.invalid.is_empty());
+}
+
+mod differential {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Hand-encodes a TimeSeries whose sample may sit before, between or after the labels.
+    fn encode_series(labels: &[(String, String)], sample_at: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let sample = v1::Sample {
+            value: 1.0,
+            timestamp: 7,
+        }
+        .encode_to_vec();
+        for (idx, (name, value)) in labels.iter().enumerate() {
+            if idx == sample_at {
+                out.push(0x12);
+                prost::encoding::encode_varint(sample.len() as u64, &mut out);
+                out.extend_from_slice(&sample);
+            }
+            let label = v1::Label {
+                name: name.clone(),
+                value: value.clone(),
+            }
+            .encode_to_vec();
+            out.push(0x0a);
+            prost::encoding::encode_varint(label.len() as u64, &mut out);
+            out.extend_from_slice(&label);
+        }
+        if sample_at >= labels.len() {
+            out.push(0x12);
+            prost::encoding::encode_varint(sample.len() as u64, &mut out);
+            out.extend_from_slice(&sample);
+        }
+        let mut request = vec![0x0a];
+        prost::encoding::encode_varint(out.len() as u64, &mut request);
+        request.extend_from_slice(&out);
+        request
+    }
+
+    proptest! {
+        #[test]
+        fn labels_decode_exactly_as_prost_reads_them(
+            values in proptest::collection::vec("(|[a-z]{1,8}|\\PC{0,6}|[\u{80}-\u{10ffff}]{1,3})", 1..6),
+            sample_at in 0usize..8,
+        ) {
+            let mut labels: Vec<(String, String)> = vec![("__name__".to_owned(), "m".to_owned())];
+            labels.extend(values.into_iter().enumerate().map(|(idx, value)| (format!("l{idx}"), value)));
+            let bytes = encode_series(&labels, sample_at);
+            let reference = v1::WriteRequest::decode(bytes.as_slice()).expect("prost decodes");
+            let decoded = decode_v1(&bytes, &limits(), &KnownLabelSets::default()).expect("decodes");
+            let expected: Vec<(String, String)> = reference.timeseries[0]
+                .labels
+                .iter()
+                .filter(|label| !label.value.is_empty())
+                .map(|label| (label.name.clone(), label.value.clone()))
+                .collect();
+            let got: Vec<(String, String)> = decoded.batch.series_labels(0).iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
+
+#[test]
+fn known_label_sets_skip_checks_and_new_valid_ones_are_reported() {
+    let bytes = v1::WriteRequest {
+        timeseries: vec![
+            series(&[("__name__", "up")], &[(1, 1.0)]),
+            series(&[("job", "x")], &[(1, 1.0)]),
+        ],
+        metadata: Vec::new(),
+    }
+    .encode_to_vec();
+    let first = decode_v1(&bytes, &limits(), &KnownLabelSets::default()).expect("decodes");
+    assert_eq!(
+        (first.newly_valid.len(), first.invalid.len()),
+        (1, 1),
+        "only the valid set is remembered"
+    );
+    let known: KnownLabelSets = first.newly_valid.iter().copied().collect();
+    let second = decode_v1(&bytes, &limits(), &known).expect("decodes");
+    assert!(second.newly_valid.is_empty());
+    assert_eq!(
+        (second.batch.series.len(), second.invalid.len()),
+        (1, 1),
+        "the invalid set is checked again"
+    );
 }
