@@ -78,8 +78,8 @@ def test_clients_metrics_aggregate_into_exact_series(start_server, tmp_path):
         ("request_reservation_seconds_bucket", key(app="market", le="0.5")): 3.0,
         ("request_reservation_seconds_bucket", key(app="market", le="+Inf")): 4.0,
         ("request_reservation_seconds_count", key(app="market")): 4.0,
-        ("e2e_checkout_count", key(service="checkout")): 1.0,
-        ("e2e_tiny_count", key()): 1e9,
+        ("e2e_checkout_seconds_count", key(service="checkout")): 1.0,
+        ("e2e_tiny_seconds_count", key()): 1e9,
     }
 
     def observed() -> dict:
@@ -96,7 +96,7 @@ def test_clients_metrics_aggregate_into_exact_series(start_server, tmp_path):
     users = export(server.base_url, "e2e_users")
     user_values = [float(v) for points in users.values() for _, v in points]
     assert max(user_values) == 2.0, "a set counts distinct members per flush"
-    assert values[("e2e_tiny_count", key())] == 1e9, "a tiny sample rate weighs one observation"
+    assert values[("e2e_tiny_seconds_count", key())] == 1e9, "a tiny sample rate weighs one observation"
 
     metrics = requests.get(server.url("/metrics"), timeout=5).text
     assert 'sightline_ingest_rejected_total{protocol="statsd",reason="malformed_line"} 1' in metrics

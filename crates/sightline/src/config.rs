@@ -161,7 +161,8 @@ config_section! {
         /// dot-separated component), name = "request_reservation_seconds",
         /// labels = { app = "$1" }, and optionally match_metric_type = "counter" |
         /// "gauge" | "observer", action = "drop", buckets = [0.1, 1.0]. Unmapped names
-        /// are escaped into valid Prometheus names; counters get a _total suffix.
+        /// are escaped into valid Prometheus names. Counters get a _total suffix and
+        /// timers (histograms in seconds) a _seconds suffix, unless the name has it.
         pub mappings: Vec<StatsdMapping> = Vec::new(),
     }
 }

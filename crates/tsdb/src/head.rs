@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use model::write::{MetricMetadata, MetricType};
-use model::{Label, Labels};
 use series::{MemSeries, encode_key, hash_key};
 
 use crate::matcher::Matcher;
@@ -152,9 +151,7 @@ impl Head {
             .map_or("", |(_, value)| *value);
         self.reserve(metric)?;
         let series_ref = self.next_ref.fetch_add(1, Ordering::Relaxed);
-        let owned = Labels::from_sorted(labels.iter().map(|&(n, v)| Label::new(n, v)).collect())
-            .unwrap_or_default();
-        let series = Arc::new(MemSeries::new(series_ref, owned, key, false));
+        let series = Arc::new(MemSeries::new(series_ref, key, false));
         candidates.push(Arc::clone(&series));
         drop(stripe_map);
         self.index(&series);
@@ -196,13 +193,7 @@ impl Head {
     fn index(&self, series: &Arc<MemSeries>) {
         write(&self.by_ref[stripe(series.series_ref)])
             .insert(series.series_ref, Arc::clone(series));
-        write(&self.postings).add(
-            series.series_ref,
-            series
-                .labels
-                .iter()
-                .map(|label| (label.name.as_str(), label.value.as_str())),
-        );
+        write(&self.postings).add(series.series_ref, series.label_pairs());
     }
 
     /// Recreates a series from the WAL with its original ref (already logged).
@@ -212,14 +203,12 @@ impl Head {
         }
         let mut key = Vec::new();
         encode_key(labels.iter().copied(), &mut key);
-        let owned = Labels::from_sorted(labels.iter().map(|&(n, v)| Label::new(n, v)).collect())
-            .unwrap_or_default();
-        let series = Arc::new(MemSeries::new(series_ref, owned, &key, true));
+        let series = Arc::new(MemSeries::new(series_ref, &key, true));
         write(&self.by_hash[stripe(series.hash)])
             .entry(series.hash)
             .or_default()
             .push(Arc::clone(&series));
-        let metric = series.labels.metric_name().unwrap_or("").to_owned();
+        let metric = series.metric_name().to_owned();
         *self
             .series_per_metric
             .lock()
@@ -288,7 +277,7 @@ impl Head {
                 }
             }
             write(&self.by_ref[stripe(series.series_ref)]).remove(&series.series_ref);
-            let metric = series.labels.metric_name().unwrap_or("");
+            let metric = series.metric_name();
             let mut per_metric = self
                 .series_per_metric
                 .lock()
@@ -372,7 +361,7 @@ mod tests {
         let matcher = Matcher::new(MatchOp::Regex, "job", "a.*").expect("matcher");
         let selected = head.select(&[matcher]);
         assert_eq!(selected.len(), 1);
-        assert_eq!(selected[0].labels.to_string(), r#"up{job="api"}"#);
+        assert_eq!(selected[0].labels().to_string(), r#"up{job="api"}"#);
     }
 
     #[test]

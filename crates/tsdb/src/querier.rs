@@ -71,7 +71,7 @@ impl<'a> Querier<'a> {
                 .time_range()
                 .is_some_and(|(min, max)| min <= self.maxt && self.mint <= max);
             if in_range {
-                let labels = series.labels.clone();
+                let labels = series.labels();
                 by_labels.entry(labels).or_default().head = Some(series);
             }
         }

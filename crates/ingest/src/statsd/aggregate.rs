@@ -1,13 +1,16 @@
 //! Aggregation of StatsD events into Prometheus series between flushes.
 //!
 //! Counters become cumulative `_total` counters, gauges keep their last value (deltas
-//! add to it), timers, histograms and distributions become cumulative Prometheus
-//! histograms (timers in seconds), and sets become a gauge of the distinct members seen
-//! since the previous flush. A sample rate weighs the observation (a counter adds
+//! add to it), timers become cumulative Prometheus histograms in seconds named
+//! `<name>_seconds`, histograms and distributions histograms of their raw values, and sets
+//! a gauge of the distinct members seen since the previous flush. The suffixes follow
+//! Prometheus naming and keep one StatsD name sent with several types from colliding
+//! (StatsD servers keep each type apart; a Prometheus name has one type). A sample rate weighs the observation (a counter adds
 //! `value / rate`, a histogram counts `1 / rate`), so one line is always one update,
 //! however small its rate.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use model::Sample;
 use model::write::{MetricMetadata, MetricType, WriteBatch};
@@ -78,25 +81,46 @@ impl Refusal {
     }
 }
 
+/// Bucket bounds with their `le` label values, shared by every series that uses them.
+#[derive(Debug)]
+struct Buckets {
+    bounds: Vec<f64>,
+    /// One per bound, then `+Inf`.
+    le: Vec<Arc<str>>,
+}
+
+impl Buckets {
+    fn new(bounds: Vec<f64>) -> Arc<Buckets> {
+        let le = bounds
+            .iter()
+            .map(|bound| Arc::from(bound.to_string()))
+            .chain(std::iter::once(Arc::from("+Inf")))
+            .collect();
+        Arc::new(Buckets { bounds, le })
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Value {
     Counter(f64),
     Gauge(f64),
     Histogram {
-        bounds: Vec<f64>,
+        buckets: Arc<Buckets>,
         /// Per bucket, not cumulative; the last one is +Inf.
         counts: Vec<f64>,
         sum: f64,
         count: f64,
+        /// `<name>_bucket`, `<name>_sum`, `<name>_count`.
+        names: Arc<[Arc<str>; 3]>,
     },
     Set(HashSet<String>),
 }
 
 #[derive(Debug, Clone)]
 struct Series {
-    name: String,
+    name: Arc<str>,
     /// Sorted by name, without `__name__`.
-    labels: Vec<(String, String)>,
+    labels: Arc<[(String, String)]>,
     value: Value,
 }
 
@@ -107,12 +131,34 @@ pub struct Aggregator {
     config: AggregatorConfig,
     /// Raw `name|type|tags|container` -> series index, or `None` for dropped names.
     resolved: HashMap<String, Option<usize>>,
-    by_identity: HashMap<(String, Vec<(String, String)>), usize>,
+    /// xxh3-128 of (name, labels) -> series index.
+    by_identity: HashMap<u128, usize>,
+    default_buckets: Arc<Buckets>,
+    rule_buckets: HashMap<Vec<u64>, Arc<Buckets>>,
     series: Vec<Series>,
-    class_of_name: HashMap<String, MetricClass>,
+    kind_of_name: HashMap<String, NameKind>,
     key: String,
     /// Tags without a value, skipped (counted for `/metrics`).
     pub skipped_tags: u64,
+}
+
+/// What a Prometheus name holds, for type conflicts (finer than [`MetricClass`]:
+/// a set and a gauge of the same name cannot share series).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameKind {
+    Counter,
+    Gauge,
+    Set,
+    Histogram,
+}
+
+fn name_kind(kind: &Kind<'_>) -> NameKind {
+    match kind {
+        Kind::Counter => NameKind::Counter,
+        Kind::Gauge { .. } => NameKind::Gauge,
+        Kind::Set(_) => NameKind::Set,
+        Kind::Timer | Kind::Histogram | Kind::Distribution => NameKind::Histogram,
+    }
 }
 
 fn class_of(kind: &Kind<'_>) -> MetricClass {
@@ -127,11 +173,13 @@ impl Aggregator {
     pub fn new(mapper: Mapper, config: AggregatorConfig) -> Self {
         Aggregator {
             mapper,
+            default_buckets: Buckets::new(config.buckets.clone()),
             config,
             resolved: HashMap::new(),
             by_identity: HashMap::new(),
+            rule_buckets: HashMap::new(),
             series: Vec::new(),
-            class_of_name: HashMap::new(),
+            kind_of_name: HashMap::new(),
             key: String::new(),
             skipped_tags: 0,
         }
@@ -174,10 +222,11 @@ impl Aggregator {
             (Value::Gauge(value), _) => *value = event.value,
             (
                 Value::Histogram {
-                    bounds,
+                    buckets,
                     counts,
                     sum,
                     count,
+                    ..
                 },
                 kind,
             ) => {
@@ -186,7 +235,7 @@ impl Aggregator {
                 } else {
                     event.value
                 };
-                let bucket = bounds.partition_point(|&bound| bound < observed);
+                let bucket = buckets.bounds.partition_point(|&bound| bound < observed);
                 counts[bucket] += weight;
                 *sum += observed * weight;
                 *count += weight;
@@ -231,21 +280,26 @@ impl Aggregator {
             }
             None => (escape_name(event.name), None),
         };
-        if class == MetricClass::Counter && !name.ends_with("_total") {
-            name.push_str("_total");
+        let suffix = match event.kind {
+            Kind::Counter => "_total",
+            Kind::Timer => "_seconds",
+            _ => "",
+        };
+        if !name.ends_with(suffix) {
+            name.push_str(suffix);
         }
         labels.retain(|(_, value)| !value.is_empty());
         labels.sort();
         labels.dedup_by(|a, b| a.0 == b.0);
-        match self.class_of_name.get(&name) {
-            Some(existing) if *existing != class => return Err(Refusal::TypeConflict),
+        let kind = name_kind(&event.kind);
+        match self.kind_of_name.get(&name) {
+            Some(existing) if *existing != kind => return Err(Refusal::TypeConflict),
             _ => {}
         }
-        let identity = (name, labels);
+        let identity = identity_hash(&name, &labels);
         if let Some(&idx) = self.by_identity.get(&identity) {
             return Ok(Some(idx));
         }
-        let (name, labels) = identity;
         if self.config.max_series > 0 && self.series.len() >= self.config.max_series {
             return Err(Refusal::SeriesLimit);
         }
@@ -262,100 +316,85 @@ impl Aggregator {
             (_, Kind::Set(_)) => Value::Set(HashSet::new()),
             (MetricClass::Gauge, _) => Value::Gauge(0.0),
             (MetricClass::Observer, _) => {
-                let bounds = buckets.unwrap_or_else(|| self.config.buckets.clone());
-                let counts = vec![0.0; bounds.len() + 1];
+                let buckets = match buckets {
+                    None => Arc::clone(&self.default_buckets),
+                    Some(bounds) => Arc::clone(
+                        self.rule_buckets
+                            .entry(bounds.iter().map(|b| b.to_bits()).collect())
+                            .or_insert_with(|| Buckets::new(bounds)),
+                    ),
+                };
+                let counts = vec![0.0; buckets.bounds.len() + 1];
+                let names = Arc::new(
+                    ["_bucket", "_sum", "_count"]
+                        .map(|suffix| Arc::from(format!("{name}{suffix}"))),
+                );
                 Value::Histogram {
-                    bounds,
+                    buckets,
                     counts,
                     sum: 0.0,
                     count: 0.0,
+                    names,
                 }
             }
         };
-        self.class_of_name.insert(name.clone(), class);
+        self.kind_of_name.insert(name.clone(), kind);
         let idx = self.series.len();
-        self.by_identity.insert((name.clone(), labels.clone()), idx);
+        self.by_identity.insert(identity, idx);
         self.series.push(Series {
-            name,
-            labels,
+            name: Arc::from(name),
+            labels: Arc::from(labels),
             value,
         });
         Ok(Some(idx))
     }
 
-    /// Every series' current value at `timestamp_ms`, as owned rows; resets sets.
+    /// Every series' current value at `timestamp_ms`; resets sets. Rows share names and
+    /// labels with the aggregator, so a flush copies no strings.
     pub fn flush(&mut self, timestamp_ms: i64) -> Flushed {
         let mut rows = Vec::new();
         let mut metadata = Vec::new();
         let mut seen_families = HashSet::new();
         for series in &mut self.series {
-            let with = |extra: Option<(&str, String)>| -> Vec<(String, String)> {
-                let mut labels = series.labels.clone();
-                if let Some((name, value)) = extra {
-                    labels.push((name.to_owned(), value));
-                    labels.sort();
-                }
-                labels
+            let row = |name: &Arc<str>, le: Option<&Arc<str>>, value: f64| Row {
+                name: Arc::clone(name),
+                labels: Arc::clone(&series.labels),
+                le: le.cloned(),
+                value,
             };
             let metric_type = match &mut series.value {
                 Value::Counter(total) => {
-                    rows.push(Row {
-                        name: series.name.clone(),
-                        labels: with(None),
-                        value: *total,
-                    });
+                    rows.push(row(&series.name, None, *total));
                     MetricType::Counter
                 }
                 Value::Gauge(value) => {
-                    rows.push(Row {
-                        name: series.name.clone(),
-                        labels: with(None),
-                        value: *value,
-                    });
+                    rows.push(row(&series.name, None, *value));
                     MetricType::Gauge
                 }
                 Value::Set(members) => {
-                    rows.push(Row {
-                        name: series.name.clone(),
-                        labels: with(None),
-                        value: members.len() as f64,
-                    });
+                    rows.push(row(&series.name, None, members.len() as f64));
                     members.clear();
                     MetricType::Gauge
                 }
                 Value::Histogram {
-                    bounds,
+                    buckets,
                     counts,
                     sum,
                     count,
+                    names,
                 } => {
                     let mut cumulative = 0.0;
-                    for (idx, bucket_count) in counts.iter().enumerate() {
+                    for (bucket_count, le) in counts.iter().zip(&buckets.le) {
                         cumulative += bucket_count;
-                        let le = bounds
-                            .get(idx)
-                            .map_or_else(|| "+Inf".to_owned(), |bound| bound.to_string());
-                        rows.push(Row {
-                            name: format!("{}_bucket", series.name),
-                            labels: with(Some(("le", le))),
-                            value: cumulative,
-                        });
+                        rows.push(row(&names[0], Some(le), cumulative));
                     }
-                    rows.push(Row {
-                        name: format!("{}_sum", series.name),
-                        labels: with(None),
-                        value: *sum,
-                    });
-                    rows.push(Row {
-                        name: format!("{}_count", series.name),
-                        labels: with(None),
-                        value: *count,
-                    });
+                    rows.push(row(&names[1], None, *sum));
+                    rows.push(row(&names[2], None, *count));
                     MetricType::Histogram
                 }
             };
-            if seen_families.insert(series.name.clone()) {
-                metadata.push((series.name.clone(), metric_type));
+            if seen_families.insert(Arc::clone(&series.name)) {
+                metadata.push((Arc::clone(&series.name), metric_type));
             }
         }
         Flushed {
@@ -366,37 +405,88 @@ impl Aggregator {
     }
 }
 
+/// xxh3-128 of a name and its labels, the aggregator's series identity.
+fn identity_hash(name: &str, labels: &[(String, String)]) -> u128 {
+    let mut bytes = Vec::with_capacity(128);
+    bytes.extend_from_slice(name.as_bytes());
+    for (label, value) in labels {
+        bytes.push(0xff);
+        bytes.extend_from_slice(label.as_bytes());
+        bytes.push(0xff);
+        bytes.extend_from_slice(value.as_bytes());
+    }
+    xxhash_rust::xxh3::xxh3_128(&bytes)
+}
+
 /// One series' value at a flush.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    pub name: String,
-    pub labels: Vec<(String, String)>,
+    pub name: Arc<str>,
+    /// Without `__name__` and `le`.
+    pub labels: Arc<[(String, String)]>,
+    /// The bucket bound of a histogram `_bucket` row.
+    pub le: Option<Arc<str>>,
     pub value: f64,
 }
 
-/// What a flush produced, owned so the write can happen outside the aggregator's lock.
+/// What a flush produced, so the write can happen outside the aggregator's lock.
 #[derive(Debug, Clone, Default)]
 pub struct Flushed {
     pub timestamp_ms: i64,
     pub rows: Vec<Row>,
-    pub metadata: Vec<(String, MetricType)>,
+    pub metadata: Vec<(Arc<str>, MetricType)>,
 }
 
 impl Flushed {
-    /// A write batch borrowing from the rows.
+    /// The rows in parts of at most `rows` (metadata goes with the first part).
+    pub fn chunks(&self, rows: usize) -> impl Iterator<Item = FlushedPart<'_>> {
+        self.rows
+            .chunks(rows.max(1))
+            .enumerate()
+            .map(move |(idx, part)| FlushedPart {
+                timestamp_ms: self.timestamp_ms,
+                rows: part,
+                metadata: if idx == 0 { &self.metadata } else { &[] },
+            })
+    }
+
+    /// All rows as one write batch.
     pub fn batch(&self) -> WriteBatch<'_> {
+        FlushedPart {
+            timestamp_ms: self.timestamp_ms,
+            rows: &self.rows,
+            metadata: &self.metadata,
+        }
+        .batch()
+    }
+}
+
+/// Part of a flush, written as one batch.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushedPart<'f> {
+    pub timestamp_ms: i64,
+    pub rows: &'f [Row],
+    pub metadata: &'f [(Arc<str>, MetricType)],
+}
+
+impl<'f> FlushedPart<'f> {
+    /// A write batch borrowing from the rows.
+    pub fn batch(&self) -> WriteBatch<'f> {
         let mut batch = WriteBatch::new();
-        for row in &self.rows {
+        for row in self.rows {
             let mut labels: Vec<(&str, &str)> = row
                 .labels
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            labels.push((model::labels::METRIC_NAME, row.name.as_str()));
+            labels.push((model::labels::METRIC_NAME, &row.name));
+            if let Some(le) = &row.le {
+                labels.push(("le", le));
+            }
             labels.sort();
             batch.push_series(labels, [Sample::new(self.timestamp_ms, row.value)]);
         }
-        for (family, metric_type) in &self.metadata {
+        for (family, metric_type) in self.metadata {
             batch.metadata.push(MetricMetadata {
                 metric_family: family,
                 metric_type: *metric_type,

@@ -140,6 +140,9 @@ pub fn udp_socket_drops(port: u16) -> Option<u64> {
     total
 }
 
+/// Rows written to the sink per batch at a flush.
+const FLUSH_CHUNK_ROWS: usize = 8192;
+
 /// Shared by the listeners and the flusher.
 #[derive(Debug)]
 struct Shared {
@@ -195,14 +198,23 @@ impl Shared {
             return;
         }
         let shared = Arc::clone(self);
-        let written =
-            tokio::task::spawn_blocking(move || shared.sink.write(&flushed.batch())).await;
+        // In chunks, so a flush of many series never builds one huge batch.
+        let written = tokio::task::spawn_blocking(move || {
+            let mut outcome = crate::sink::WriteOutcome::default();
+            for part in flushed.chunks(FLUSH_CHUNK_ROWS) {
+                let part_outcome = shared.sink.write(&part.batch())?;
+                outcome.samples_written += part_outcome.samples_written;
+                outcome.rejected.extend(part_outcome.rejected);
+            }
+            Ok::<_, crate::sink::SinkError>(outcome)
+        })
+        .await;
         self.statsd.flushes.inc();
         match written {
             Ok(Ok(outcome)) if outcome.rejected.is_empty() => {}
             Ok(Ok(outcome)) => {
                 self.statsd.flush_errors.inc();
-                for rejection in &outcome.rejected {
+                for rejection in outcome.rejected.iter().take(10) {
                     tracing::warn!(
                         reason = rejection.reason,
                         "the store refused StatsD series: {}",

@@ -269,11 +269,8 @@ impl Db {
                 record::encode_series(
                     out,
                     unlogged.iter().map(|series| {
-                        let labels = series
-                            .labels
-                            .iter()
-                            .map(|l| (l.name.as_str(), l.value.as_str()));
-                        (series.series_ref, labels)
+                        let labels: Vec<(&str, &str)> = series.label_pairs().collect();
+                        (series.series_ref, labels.into_iter())
                     }),
                 );
             });

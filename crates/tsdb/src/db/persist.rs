@@ -130,7 +130,7 @@ impl Db {
         }
         let width = self.options.block_duration_ms;
         let mut all_series = self.head.all_series();
-        all_series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        all_series.sort_by_cached_key(|series| series.labels());
         let mut report = FlushReport::default();
         let mut new_blocks = Vec::new();
         let first_range = self
@@ -168,7 +168,7 @@ impl Db {
                     )?);
                 }
                 if let Some(writer) = writer.as_mut() {
-                    writer.add(&series.labels, &samples, &exemplars)?;
+                    writer.add(&series.labels(), &samples, &exemplars)?;
                 }
                 report.samples_written += samples.len() as u64;
             }
@@ -209,11 +209,8 @@ impl Db {
                 record::encode_series(
                     out,
                     batch.iter().map(|series| {
-                        let labels = series
-                            .labels
-                            .iter()
-                            .map(|l| (l.name.as_str(), l.value.as_str()));
-                        (series.series_ref, labels)
+                        let labels: Vec<(&str, &str)> = series.label_pairs().collect();
+                        (series.series_ref, labels.into_iter())
                     }),
                 );
             });

@@ -26,11 +26,12 @@ fn rows(flushed: &Flushed) -> Vec<String> {
         .rows
         .iter()
         .map(|row| {
-            let labels: Vec<String> = row
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v:?}"))
-                .collect();
+            let mut labels: Vec<(String, String)> = row.labels.to_vec();
+            if let Some(le) = &row.le {
+                labels.push(("le".to_owned(), le.to_string()));
+                labels.sort();
+            }
+            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
             format!("{}{{{}}} {}", row.name, labels.join(","), row.value)
         })
         .collect()
@@ -68,30 +69,30 @@ fn timers_become_histograms_in_seconds_and_rates_weigh_not_repeat() {
     );
     let shown = rows(&agg.flush(1));
     assert!(
-        shown.contains(&r#"lat_bucket{le="0.005"} 1000000000"#.to_owned()),
+        shown.contains(&r#"lat_seconds_bucket{le="0.005"} 1000000000"#.to_owned()),
         "{shown:?}"
     );
     assert!(
-        shown.contains(&r#"lat_bucket{le="0.1"} 1000000001"#.to_owned()),
+        shown.contains(&r#"lat_seconds_bucket{le="0.1"} 1000000001"#.to_owned()),
         "{shown:?}"
     );
     assert!(
-        shown.contains(&r#"lat_bucket{le="0.5"} 1000000003"#.to_owned()),
+        shown.contains(&r#"lat_seconds_bucket{le="0.5"} 1000000003"#.to_owned()),
         "{shown:?}"
     );
     assert!(
-        shown.contains(&r#"lat_bucket{le="+Inf"} 1000000004"#.to_owned()),
+        shown.contains(&r#"lat_seconds_bucket{le="+Inf"} 1000000004"#.to_owned()),
         "{shown:?}"
     );
     assert!(
-        shown.contains(&"lat_count{} 1000000004".to_owned()),
+        shown.contains(&"lat_seconds_count{} 1000000004".to_owned()),
         "{shown:?}"
     );
     let sum = agg
         .flush(2)
         .rows
         .iter()
-        .find(|row| row.name == "lat_sum")
+        .find(|row| &*row.name == "lat_seconds_sum")
         .map(|row| row.value)
         .expect("sum");
     assert!(
@@ -164,4 +165,16 @@ fn flush_batches_carry_names_labels_and_metadata() {
     );
     assert_eq!(batch.series_samples(0), [Sample::new(42, 1.0)]);
     assert_eq!(batch.metadata[0].metric_type, MetricType::Counter);
+}
+
+#[test]
+fn flushes_split_into_bounded_batches_with_metadata_once() {
+    let mut agg = aggregator(&[]);
+    feed(&mut agg, "a:1|c\nb:1|c\nc:1|c\nlat:5|ms");
+    let flushed = agg.flush(1);
+    let parts: Vec<_> = flushed.chunks(3).collect();
+    assert_eq!(parts.iter().map(|part| part.rows.len()).sum::<usize>(), flushed.rows.len());
+    assert!(parts.iter().all(|part| part.rows.len() <= 3));
+    assert_eq!(parts[0].batch().metadata.len(), 4);
+    assert!(parts[1..].iter().all(|part| part.batch().metadata.is_empty()));
 }
