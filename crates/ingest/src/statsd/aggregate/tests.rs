@@ -173,8 +173,15 @@ fn flushes_split_into_bounded_batches_with_metadata_once() {
     feed(&mut agg, "a:1|c\nb:1|c\nc:1|c\nlat:5|ms");
     let flushed = agg.flush(1);
     let parts: Vec<_> = flushed.chunks(3).collect();
-    assert_eq!(parts.iter().map(|part| part.rows.len()).sum::<usize>(), flushed.rows.len());
+    assert_eq!(
+        parts.iter().map(|part| part.rows.len()).sum::<usize>(),
+        flushed.rows.len()
+    );
     assert!(parts.iter().all(|part| part.rows.len() <= 3));
     assert_eq!(parts[0].batch().metadata.len(), 4);
-    assert!(parts[1..].iter().all(|part| part.batch().metadata.is_empty()));
+    assert!(
+        parts[1..]
+            .iter()
+            .all(|part| part.batch().metadata.is_empty())
+    );
 }
