@@ -11,6 +11,7 @@
 //! and implemented by the composition root (the `sightline` binary), so a protocol can
 //! be tested without a store and a store without a protocol.
 
+pub mod fuzzing;
 pub mod metrics;
 pub mod protowire;
 pub mod remote_write;

@@ -3,8 +3,6 @@
 //! exemplars.
 #![no_main]
 
-use ingest::remote_write::decode::{KnownLabelSets, decode_v1};
-use ingest::validate::LabelLimits;
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
@@ -14,11 +12,11 @@ mod reference {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let ours = decode_v1(data, &LabelLimits::default(), &KnownLabelSets::default());
-    if let (Ok(ours), Ok(theirs)) = (ours, reference::WriteRequest::decode(data)) {
-        let samples: usize = theirs.timeseries.iter().map(|ts| ts.samples.len()).sum();
-        let exemplars: usize = theirs.timeseries.iter().map(|ts| ts.exemplars.len()).sum();
-        assert_eq!(ours.samples_received as usize, samples);
-        assert_eq!(ours.exemplars_received as usize, exemplars);
+    let ours = ingest::fuzzing::remote_write_v1(data);
+    if let (Some((samples, exemplars)), Ok(theirs)) = (ours, reference::WriteRequest::decode(data)) {
+        let expected_samples: usize = theirs.timeseries.iter().map(|ts| ts.samples.len()).sum();
+        let expected_exemplars: usize = theirs.timeseries.iter().map(|ts| ts.exemplars.len()).sum();
+        assert_eq!(samples as usize, expected_samples);
+        assert_eq!(exemplars as usize, expected_exemplars);
     }
 });

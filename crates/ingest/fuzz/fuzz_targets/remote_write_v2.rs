@@ -2,8 +2,6 @@
 //! prost reference on the number of samples when both accept the bytes.
 #![no_main]
 
-use ingest::remote_write::decode::decode_v2;
-use ingest::validate::LabelLimits;
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
@@ -13,9 +11,9 @@ mod reference {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let ours = decode_v2(data, &LabelLimits::default());
-    if let (Ok(ours), Ok(theirs)) = (ours, reference::Request::decode(data)) {
-        let samples: usize = theirs.timeseries.iter().map(|ts| ts.samples.len()).sum();
-        assert_eq!(ours.samples_received as usize, samples);
+    let ours = ingest::fuzzing::remote_write_v2(data);
+    if let (Some(samples), Ok(theirs)) = (ours, reference::Request::decode(data)) {
+        let expected: usize = theirs.timeseries.iter().map(|ts| ts.samples.len()).sum();
+        assert_eq!(samples as usize, expected);
     }
 });
