@@ -129,3 +129,22 @@ def test_every_acknowledged_sample_survives_kill_9(start_server, tmp_path):
         if shown is None or not same_value(value, shown):
             missing.append((name, timestamp, value, shown))
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged samples lost, e.g. {missing[:5]}"
+
+
+def test_limits_refuse_with_the_metric_named_and_are_counted(start_server):
+    server = start_server(
+        extra_args=["--set", "tsdb.max_series_per_metric=2", "--set", "limits.max_labels_per_series=3"]
+    )
+    batch = [series("sightline_e2e_limited", [(T0, 1.0)], instance=str(i)) for i in range(3)]
+    limited = send(server.base_url, batch)
+    assert limited.status_code == 429, limited.text
+    assert 'the limit of 2 active series for metric "sightline_e2e_limited" is reached' in limited.text
+    assert len(export(server.base_url, "sightline_e2e_limited")) == 2, "the series under the limit were written"
+    too_many_labels = send(server.base_url, [series("sightline_e2e_wide", [(T0, 1.0)], a="1", b="2", c="3")])
+    assert too_many_labels.status_code == 400
+    assert "sightline_e2e_wide" in too_many_labels.text and "more than the limit of 3" in too_many_labels.text
+    metrics = requests.get(server.url("/metrics"), timeout=5).text
+    assert 'sightline_tsdb_samples_rejected_total{reason="max_series_per_metric"} 1' in metrics
+    assert 'sightline_ingest_rejected_total{protocol="remote_write",reason="max_labels_per_series"} 1' in metrics
+    cardinality = requests.get(server.url("/api/v1/status/tsdb"), params={"limit": 1}, timeout=5).json()["data"]
+    assert cardinality["seriesCountByMetricName"] == [{"name": "sightline_e2e_limited", "value": 2}]

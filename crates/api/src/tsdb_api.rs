@@ -12,7 +12,7 @@ use crate::params::{self, format_value};
 use crate::{ApiContext, ApiError};
 
 /// Most samples one export may return.
-const MAX_EXPORT_SAMPLES: usize = 50_000_000;
+const MAX_EXPORT_SAMPLES: usize = 20_000_000;
 
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,

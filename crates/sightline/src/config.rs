@@ -289,27 +289,37 @@ impl Config {
     /// The listeners and their keys, for conflict checks and start-up.
     pub fn listeners(&self) -> Vec<Listener> {
         vec![
-            Listener::new("http", self.http.enabled, self.http.listen, Transport::Tcp),
+            Listener::new(
+                "http",
+                "http.listen",
+                self.http.enabled,
+                self.http.listen,
+                Transport::Tcp,
+            ),
             Listener::new(
                 "otlp_grpc",
+                "otlp_grpc.listen",
                 self.otlp_grpc.enabled,
                 self.otlp_grpc.listen,
                 Transport::Tcp,
             ),
             Listener::new(
                 "otlp_http",
+                "otlp_http.listen",
                 self.otlp_http.enabled,
                 self.otlp_http.listen,
                 Transport::Tcp,
             ),
             Listener::new(
                 "statsd",
+                "statsd.listen",
                 self.statsd.enabled,
                 self.statsd.listen,
                 Transport::Udp,
             ),
             Listener::new(
-                "statsd.tcp",
+                "statsd",
+                "statsd.tcp_listen",
                 self.statsd.enabled && self.statsd.tcp_enabled,
                 self.statsd.tcp_listen,
                 Transport::Tcp,
@@ -337,15 +347,24 @@ pub enum Transport {
 pub struct Listener {
     /// The section that configures it.
     pub section: &'static str,
+    /// The key that holds its address.
+    pub key: &'static str,
     pub enabled: bool,
     pub addr: ListenAddr,
     pub transport: Transport,
 }
 
 impl Listener {
-    fn new(section: &'static str, enabled: bool, addr: ListenAddr, transport: Transport) -> Self {
+    fn new(
+        section: &'static str,
+        key: &'static str,
+        enabled: bool,
+        addr: ListenAddr,
+        transport: Transport,
+    ) -> Self {
         Listener {
             section,
+            key,
             enabled,
             addr,
             transport,

@@ -297,7 +297,8 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
         errors.push(ConfigError::InvalidValue {
             key: key.to_owned(),
             value,
-            origin: origin_of(key),
+            // `section.key[3]` comes from wherever `section.key` came from.
+            origin: origin_of(key.split('[').next().unwrap_or(key)),
             reason,
         });
     };
@@ -391,18 +392,15 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
     for (idx, first) in listeners.iter().enumerate() {
         for second in &listeners[idx + 1..] {
             if first.clashes_with(second) {
-                let (first_key, second_key) = (
-                    format!("{}.listen", first.section),
-                    format!("{}.listen", second.section),
-                );
+                let first_key = first.key;
                 invalid(
-                    &second_key,
+                    second.key,
                     quoted(&second.addr),
                     format!(
                         "port {} is already taken by {first_key} = \"{}\" ({})",
                         second.addr.0.port(),
                         first.addr,
-                        origin_of(&first_key)
+                        origin_of(first_key)
                     ),
                 );
             }
@@ -626,6 +624,55 @@ mod tests {
         assert_eq!(
             warnings,
             ["ignoring environment variable SIGHTLINE_PORT: no configuration key has that name"]
+        );
+    }
+
+    #[test]
+    fn statsd_mappings_and_buckets_are_checked_and_named() {
+        let (_dir, path) = write_file(
+            "[statsd]\nhistogram_buckets = [1.0, 0.5]\n[[statsd.mappings]]\nmatch = \"a.b*\"\nname = \"x\"\n",
+        );
+        let err = load_err(Some(&path), &[]);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "statsd.histogram_buckets = [1.0, 0.5] (from {})",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(
+            lines[0].ends_with("must be finite and strictly increasing (+Inf is implicit)"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with(&format!(
+                "statsd.mappings[0] = {{ match = \"a.b*\" }} (from {}): component \"b*\" must be *",
+                path.display()
+            )),
+            "{err}"
+        );
+        let (_dir, path) = write_file(
+            "[[statsd.mappings]]\nmatch = \"simplebank-demo.*.request_reservation\"\nname = \"request_reservation_seconds\"\nlabels = { app = \"$1\" }\n",
+        );
+        let config = load(Some(&path), &[]).expect("valid mapping");
+        assert_eq!(config.statsd.mappings[0].labels["app"], "$1");
+    }
+
+    #[test]
+    fn statsd_tcp_listener_clashes_name_its_own_key() {
+        let err = load_err(
+            None,
+            &[set(
+                "http.listen",
+                "127.0.0.1:8125",
+                Origin::Flag("--http-listen".into()),
+            )],
+        );
+        assert!(
+            err.starts_with(r#"statsd.tcp_listen = "127.0.0.1:8125" (the default): port 8125 is already taken by http.listen = "127.0.0.1:8125" (from flag --http-listen)"#),
+            "{err}"
         );
     }
 }
