@@ -137,7 +137,7 @@ def test_limits_refuse_with_the_metric_named_and_are_counted(start_server):
     )
     batch = [series("sightline_e2e_limited", [(T0, 1.0)], instance=str(i)) for i in range(3)]
     limited = send(server.base_url, batch)
-    assert limited.status_code == 429, limited.text
+    assert limited.status_code == 400, limited.text
     assert 'the limit of 2 active series for metric "sightline_e2e_limited" is reached' in limited.text
     assert len(export(server.base_url, "sightline_e2e_limited")) == 2, "the series under the limit were written"
     too_many_labels = send(server.base_url, [series("sightline_e2e_wide", [(T0, 1.0)], a="1", b="2", c="3")])

@@ -63,6 +63,9 @@ config_section! {
         /// How far behind a series' newest sample an older sample is still accepted;
         /// older ones are refused with 400. "0s" accepts only samples in order.
         pub out_of_order_window: HumanDuration = HumanDuration::secs(600),
+        /// Samples further ahead of this server's clock are refused with 400 (a sender
+        /// with a wrong clock, or timestamps in microseconds). "0s" accepts any time.
+        pub max_future: HumanDuration = HumanDuration::secs(600),
         /// When the write-ahead log reaches the disk. Every policy writes it to the OS
         /// before a write is acknowledged, so acknowledged writes survive the process
         /// being killed. "always": fsync before every acknowledgement (also survives
@@ -73,8 +76,9 @@ config_section! {
         pub wal_fsync_interval: HumanDuration = HumanDuration::secs(1),
         /// Size at which a WAL segment file is closed and a new one started.
         pub wal_segment_size: ByteSize = ByteSize::mib(64),
-        /// Most active series; samples of a new series beyond it are refused with 429.
-        /// 0 means unlimited.
+        /// Most active series; samples of a new series beyond it are refused with 400
+        /// (not 429: the limit holds until old series leave the head, hours later, so a
+        /// sender must not retry). 0 means unlimited.
         pub max_series: u64 = 0,
         /// Most active series of one metric name. 0 means unlimited.
         pub max_series_per_metric: u64 = 0,

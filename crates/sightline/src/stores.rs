@@ -31,6 +31,7 @@ pub fn tsdb_options(config: &Config) -> tsdb::Options {
         },
         block_duration_ms: millis(tsdb.block_duration.0),
         out_of_order_window_ms: millis(tsdb.out_of_order_window.0),
+        max_future_ms: millis(tsdb.max_future.0),
         retention_ms: millis(tsdb.retention.0),
         retention_bytes: tsdb.retention_size.0,
         limits: tsdb::SeriesLimits {

@@ -36,6 +36,8 @@ pub const FORMAT_VERSION: u8 = 1;
 
 /// Index payloads larger than this are refused as corrupt.
 const MAX_INDEX_BYTES: usize = 4 << 30;
+/// Largest decompressed page a block may declare (pages are written at about 256 KiB).
+const MAX_PAGE_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Copy)]
 struct ChunkMeta {
@@ -112,6 +114,9 @@ pub struct Block {
 
 fn read_pairs(decoder: &mut Decoder<'_>, n_symbols: usize) -> Result<Vec<(u32, u32)>, Corrupt> {
     let n = decoder.len(1 << 16)?;
+    if n > 0 && n_symbols == 0 {
+        return Err(Corrupt("labels refer to an empty symbol table"));
+    }
     let mut pairs = Vec::with_capacity(n);
     for _ in 0..n {
         let name = decoder.len(n_symbols.saturating_sub(1))? as u32;
@@ -133,6 +138,25 @@ impl Block {
         let chunks_path = dir.join(CHUNKS_FILE);
         let chunks = File::open(&chunks_path)
             .map_err(Error::io("cannot open block chunks", &chunks_path))?;
+        let chunks_len = chunks
+            .metadata()
+            .map_err(Error::io("cannot open block chunks", &chunks_path))?
+            .len();
+        for page in &pages {
+            let fits = page
+                .offset
+                .checked_add(page.compressed_len)
+                .is_some_and(|end| end <= chunks_len);
+            if !fits || page.raw_len > MAX_PAGE_BYTES {
+                return Err(Error::Corrupt {
+                    path: chunks_path,
+                    detail: format!(
+                        "page at offset {} ({} bytes, {} raw) does not fit the chunks file of {chunks_len} bytes",
+                        page.offset, page.compressed_len, page.raw_len
+                    ),
+                });
+            }
+        }
         let mut postings = BlockPostings {
             by_label: HashMap::new(),
             n_series: series.len() as u64,
@@ -206,6 +230,20 @@ impl Block {
 
     pub fn series_labels(&self, series_idx: u64) -> Labels {
         self.pairs_to_labels(&self.series[series_idx as usize].labels)
+    }
+
+    /// The index of the series with exactly these labels (series are stored sorted).
+    pub fn find_series(&self, labels: &Labels) -> Option<u64> {
+        let (mut low, mut high) = (0usize, self.series.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.series_labels(middle as u64).cmp(labels) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(middle as u64),
+            }
+        }
+        None
     }
 
     /// Whether the series has a chunk overlapping `[mint, maxt]`.
@@ -302,12 +340,12 @@ fn parse_index(raw: &[u8]) -> Result<ParsedIndex, Corrupt> {
         .map_err(|_| Corrupt("index does not decompress"))?;
     let mut decoder = Decoder::new(&payload);
     let n_symbols = decoder.len(payload.len())?;
-    let mut symbols = Vec::with_capacity(n_symbols);
+    let mut symbols = Vec::with_capacity(n_symbols.min(1 << 16));
     for _ in 0..n_symbols {
         symbols.push(decoder.str()?.to_owned());
     }
     let n_pages = decoder.len(payload.len())?;
-    let mut pages = Vec::with_capacity(n_pages);
+    let mut pages = Vec::with_capacity(n_pages.min(1 << 16));
     for _ in 0..n_pages {
         pages.push(PageMeta {
             offset: decoder.uvarint()?,
@@ -316,12 +354,12 @@ fn parse_index(raw: &[u8]) -> Result<ParsedIndex, Corrupt> {
         });
     }
     let n_series = decoder.len(payload.len())?;
-    let mut series = Vec::with_capacity(n_series);
+    let mut series = Vec::with_capacity(n_series.min(1 << 16));
     let as_u32 = |value: u64| u32::try_from(value).map_err(|_| Corrupt("offset out of range"));
     for _ in 0..n_series {
         let labels = read_pairs(&mut decoder, n_symbols)?;
         let n_chunks = decoder.len(payload.len())?;
-        let mut chunks = Vec::with_capacity(n_chunks);
+        let mut chunks = Vec::with_capacity(n_chunks.min(1024));
         for _ in 0..n_chunks {
             let min_time = decoder.varint()?;
             let span = decoder.uvarint()?;

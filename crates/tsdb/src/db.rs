@@ -28,8 +28,12 @@ pub struct Options {
     pub block_duration_ms: i64,
     /// How far behind a series' newest sample an older sample is still accepted.
     pub out_of_order_window_ms: i64,
-    /// Blocks whose newest sample is older than this (relative to the newest sample
-    /// stored) are deleted. Zero keeps everything.
+    /// Samples further ahead of the server's clock than this are refused (a sender with
+    /// a wrong clock, or timestamps in microseconds, would otherwise push the head into
+    /// the future and make every normal sample look too old). Zero: no limit.
+    pub max_future_ms: i64,
+    /// Blocks whose newest sample is older than this (relative to the newest sample in
+    /// any block) are deleted. Zero keeps everything.
     pub retention_ms: i64,
     /// The oldest blocks are deleted while blocks and WAL together exceed this. Zero
     /// means no limit.
@@ -47,6 +51,7 @@ impl Default for Options {
             wal: WalOptions::default(),
             block_duration_ms: 2 * 3_600_000,
             out_of_order_window_ms: 10 * 60_000,
+            max_future_ms: 10 * 60_000,
             retention_ms: 15 * 24 * 3_600_000,
             retention_bytes: 0,
             limits: SeriesLimits::default(),
@@ -221,58 +226,74 @@ impl Db {
     }
 }
 
-/// Runs the store's periodic work on its own thread: WAL syncs under
-/// [`FsyncPolicy::Interval`], and maintenance (head cuts, compaction, retention).
+/// Runs the store's periodic work: WAL syncs under [`FsyncPolicy::Interval`] on one
+/// thread, maintenance (head cuts, compaction, retention) on another, so a long head cut
+/// never delays the syncs that bound what a power loss can take. A panic in maintenance
+/// is caught, logged and counted; the threads go on.
 #[derive(Debug)]
 pub struct Background {
     stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Waits `period` or until stopped; `true` when stopped.
+fn wait_or_stop(stop: &(Mutex<bool>, std::sync::Condvar), period: Duration) -> bool {
+    let (lock, condvar) = stop;
+    let stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    let (stopped, _) = condvar
+        .wait_timeout_while(stopped, period, |stopped| !*stopped)
+        .unwrap_or_else(PoisonError::into_inner);
+    *stopped
 }
 
 impl Background {
     pub fn start(db: Arc<Db>, maintenance_interval: Duration) -> Background {
         let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let mut threads = Vec::new();
+        if let FsyncPolicy::Interval(interval) = db.options.wal.fsync {
+            let (db, stop) = (Arc::clone(&db), Arc::clone(&stop));
+            let spawned = std::thread::Builder::new()
+                .name("tsdb-wal-sync".into())
+                .spawn(move || {
+                    while !wait_or_stop(&stop, interval) && !db.is_closed() {
+                        if let Err(err) = db.sync_wal() {
+                            tracing::error!("WAL sync failed: {err}");
+                        }
+                    }
+                });
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(err) => tracing::error!("cannot start the WAL sync thread: {err}"),
+            }
+        }
         let thread_stop = Arc::clone(&stop);
-        let tick = match db.options.wal.fsync {
-            FsyncPolicy::Interval(interval) => interval.min(maintenance_interval),
-            FsyncPolicy::Always | FsyncPolicy::Never => maintenance_interval,
-        };
-        let thread = std::thread::Builder::new()
-            .name("tsdb-background".into())
+        let spawned = std::thread::Builder::new()
+            .name("tsdb-maintenance".into())
             .spawn(move || {
-                let mut since_maintenance = Duration::ZERO;
-                loop {
-                    let (lock, condvar) = &*thread_stop;
-                    let stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                    let (stopped, _) = condvar
-                        .wait_timeout_while(stopped, tick, |stopped| !*stopped)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    if *stopped || db.is_closed() {
-                        return;
-                    }
-                    drop(stopped);
-                    if matches!(db.options.wal.fsync, FsyncPolicy::Interval(_))
-                        && let Err(err) = db.sync_wal()
-                    {
-                        tracing::error!("WAL sync failed: {err}");
-                    }
-                    since_maintenance += tick;
-                    if since_maintenance >= maintenance_interval {
-                        since_maintenance = Duration::ZERO;
-                        if let Err(err) = db.maintain() {
-                            tracing::error!("tsdb maintenance failed: {err}");
+                while !wait_or_stop(&thread_stop, maintenance_interval) && !db.is_closed() {
+                    let outcome =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.maintain()));
+                    match outcome {
+                        Ok(Ok(())) => {}
+                        Ok(Err(err)) => tracing::error!("tsdb maintenance failed: {err}"),
+                        Err(_) => {
+                            db.metrics.maintenance_panics.inc();
+                            tracing::error!("tsdb maintenance panicked; it will run again");
                         }
                     }
                 }
-            })
-            .ok();
-        Background { stop, thread }
+            });
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            Err(err) => tracing::error!("cannot start the tsdb maintenance thread: {err}"),
+        }
+        Background { stop, threads }
     }
 
-    /// Stops the thread and waits for it (a maintenance pass in progress finishes).
+    /// Stops the threads and waits for them (a maintenance pass in progress finishes).
     pub fn stop(mut self) {
         self.signal_stop();
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }

@@ -79,6 +79,8 @@ pub(crate) struct Head {
     min_time: AtomicI64,
     max_time: AtomicI64,
     metadata: RwLock<HashMap<String, Metadata>>,
+    /// Incremented as each truncation starts; readers compare it to notice a head cut.
+    truncations: AtomicU64,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -106,7 +108,13 @@ impl Head {
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
             metadata: RwLock::default(),
+            truncations: AtomicU64::new(0),
         }
+    }
+
+    /// How many truncations have started (see [`Head::truncate_before`]).
+    pub(crate) fn truncations(&self) -> u64 {
+        self.truncations.load(Ordering::SeqCst)
     }
 
     pub(crate) fn n_series(&self) -> usize {
@@ -141,18 +149,24 @@ impl Head {
             return Ok((series, false));
         }
         let mut stripe_map = write(&self.by_hash[stripe(hash)]);
-        let candidates = stripe_map.entry(hash).or_default();
-        if let Some(series) = candidates.iter().find(|series| series.key_equals(key)) {
+        if let Some(series) = stripe_map
+            .get(&hash)
+            .and_then(|candidates| candidates.iter().find(|series| series.key_equals(key)))
+        {
             return Ok((Arc::clone(series), false));
         }
         let metric = labels
             .iter()
             .find(|(name, _)| *name == model::labels::METRIC_NAME)
             .map_or("", |(_, value)| *value);
+        // Before touching the map: a refused series must leave no trace.
         self.reserve(metric)?;
         let series_ref = self.next_ref.fetch_add(1, Ordering::Relaxed);
         let series = Arc::new(MemSeries::new(series_ref, key, false));
-        candidates.push(Arc::clone(&series));
+        stripe_map
+            .entry(hash)
+            .or_default()
+            .push(Arc::clone(&series));
         drop(stripe_map);
         self.index(&series);
         Ok((series, true))
@@ -169,15 +183,16 @@ impl Head {
     /// Counts a new series against the limits, or refuses it.
     fn reserve(&self, metric: &str) -> Result<(), SeriesLimitError> {
         let limits = self.limits;
+        // Check and count under one lock, so concurrent creations cannot overshoot.
+        let mut per_metric = self
+            .series_per_metric
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if limits.max_series > 0 && self.n_series.load(Ordering::Relaxed) >= limits.max_series {
             return Err(SeriesLimitError::Global {
                 limit: limits.max_series,
             });
         }
-        let mut per_metric = self
-            .series_per_metric
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let count = per_metric.entry(metric.to_owned()).or_default();
         if limits.max_series_per_metric > 0 && *count >= limits.max_series_per_metric {
             return Err(SeriesLimitError::PerMetric {
@@ -258,6 +273,9 @@ impl Head {
     /// Drops samples before `cut` from every series and removes series left empty.
     /// The caller holds the append gate exclusively, so no append holds a removed series.
     pub(crate) fn truncate_before(&self, cut: i64) -> usize {
+        // Before any series loses samples: a reader that then finds samples missing is
+        // sure to see the new epoch and look in the blocks installed before this call.
+        self.truncations.fetch_add(1, Ordering::SeqCst);
         let mut removed: Vec<Arc<MemSeries>> = Vec::new();
         let mut new_min = i64::MAX;
         for series in self.all_series() {
@@ -391,6 +409,29 @@ mod tests {
         );
         head.get_or_create_for_test(&[("__name__", "a"), ("i", "1")])
             .expect("existing");
+    }
+
+    #[test]
+    fn refused_series_leave_nothing_behind() {
+        let head = Head::new(SeriesLimits {
+            max_series: 1,
+            max_series_per_metric: 0,
+        });
+        head.get_or_create_for_test(&[("__name__", "a")])
+            .expect("first");
+        for i in 0..100 {
+            let value = i.to_string();
+            assert!(
+                head.get_or_create_for_test(&[("__name__", "b"), ("i", &value)])
+                    .is_err()
+            );
+        }
+        let entries: usize = head
+            .by_hash
+            .iter()
+            .map(|stripe_map| read(stripe_map).len())
+            .sum();
+        assert_eq!(entries, 1);
     }
 
     #[test]

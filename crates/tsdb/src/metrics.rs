@@ -15,6 +15,7 @@ pub struct TsdbMetrics {
     pub wal_missing_segments: IntCounter,
     pub wal_dropped_samples: IntCounter,
     pub head_cuts: IntCounter,
+    pub maintenance_panics: IntCounter,
     pub compactions: IntCounter,
     pub blocks_deleted: IntCounterVec,
     pub blocks: IntGauge,
@@ -83,6 +84,10 @@ impl TsdbMetrics {
                 "sightline_tsdb_head_cuts_total",
                 "Times head data was written to blocks.",
             ),
+            maintenance_panics: counter(
+                "sightline_tsdb_maintenance_panics_total",
+                "Maintenance passes (head cut, compaction, retention) that panicked; the next pass runs as scheduled.",
+            ),
             compactions: counter(
                 "sightline_tsdb_compactions_total",
                 "Blocks written by merging other blocks.",
@@ -110,6 +115,7 @@ impl TsdbMetrics {
         registry.register(Box::new(self.wal_missing_segments.clone()))?;
         registry.register(Box::new(self.wal_dropped_samples.clone()))?;
         registry.register(Box::new(self.head_cuts.clone()))?;
+        registry.register(Box::new(self.maintenance_panics.clone()))?;
         registry.register(Box::new(self.compactions.clone()))?;
         registry.register(Box::new(self.blocks_deleted.clone()))?;
         registry.register(Box::new(self.blocks.clone()))?;

@@ -27,16 +27,23 @@ pub struct Series {
 }
 
 /// A query over `[mint, maxt]` (inclusive, milliseconds).
+///
+/// The blocks are those of the moment the querier is made; head series are read later,
+/// one by one. When a head cut moves samples from the head to new blocks in between,
+/// reading notices (the head's truncation count moved) and also reads the series from
+/// the blocks installed since, so no sample is in neither place.
 #[derive(Debug)]
 pub struct Querier<'a> {
     db: &'a Db,
     blocks: Vec<Arc<Block>>,
+    truncations: u64,
     mint: i64,
     maxt: i64,
 }
 
 impl Db {
     pub fn querier(&self, mint: i64, maxt: i64) -> Querier<'_> {
+        let truncations = self.head().truncations();
         let blocks = self
             .blocks_snapshot()
             .into_iter()
@@ -45,6 +52,7 @@ impl Db {
         Querier {
             db: self,
             blocks,
+            truncations,
             mint,
             maxt,
         }
@@ -137,13 +145,27 @@ impl<'a> Querier<'a> {
             .collect()
     }
 
-    fn read(&self, sources: &Sources) -> Result<Vec<Sample>, Error> {
+    fn read(&self, labels: &Labels, sources: &Sources) -> Result<Vec<Sample>, Error> {
         // The head first, then newer blocks: on equal timestamps the first source wins.
         let mut merged: Vec<(i64, f64)> = match &sources.head {
             Some(series) => series.lock().samples_in(self.mint, self.maxt),
             None => Vec::new(),
         };
-        let mut blocks: Vec<&(Arc<Block>, u64)> = sources.blocks.iter().collect();
+        let mut cut_since: Vec<(Arc<Block>, u64)> = Vec::new();
+        if sources.head.is_some() && self.db.head().truncations() != self.truncations {
+            cut_since = self
+                .db
+                .blocks_snapshot()
+                .into_iter()
+                .filter(|block| {
+                    block.meta().overlaps(self.mint, self.maxt)
+                        && !self.blocks.iter().any(|known| known.uid() == block.uid())
+                })
+                .filter_map(|block| block.find_series(labels).map(|idx| (block, idx)))
+                .collect();
+        }
+        let mut blocks: Vec<&(Arc<Block>, u64)> =
+            sources.blocks.iter().chain(cut_since.iter()).collect();
         blocks.sort_by(|a, b| b.0.meta().id.cmp(&a.0.meta().id));
         for (block, idx) in blocks {
             let samples = block.series_samples(*idx, self.mint, self.maxt)?;
@@ -170,7 +192,7 @@ impl Iterator for SeriesIter<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let (labels, sources) = self.pending.next()?;
-            match self.querier.read(&sources) {
+            match self.querier.read(&labels, &sources) {
                 Ok(samples) if samples.is_empty() => continue,
                 Ok(samples) => return Some(Ok(Series { labels, samples })),
                 Err(err) => return Some(Err(err)),

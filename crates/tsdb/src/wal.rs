@@ -17,13 +17,14 @@ pub mod record;
 pub mod segment;
 
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use record::Record;
-use segment::{Frames, parse_segment_name, segment_path};
+use segment::{FrameReader, parse_segment_name, segment_path};
 
 use crate::Error;
 
@@ -58,20 +59,29 @@ impl Default for WalOptions {
 struct Writer {
     file: Arc<File>,
     seq: u64,
+    /// Length of the segment up to its last whole frame.
     segment_bytes: u64,
     /// Bytes written since open, across segments; compared with [`Wal::synced`].
     total_written: u64,
+    /// A failed write left a partial frame that could not be cut off: nothing more may
+    /// be written to this segment (replay stops at the partial frame).
+    torn: bool,
     closed: bool,
 }
 
 /// The log, open for appending.
+///
+/// Lock order: `sync_lock` before `writer`; nothing that holds `writer` waits for
+/// `sync_lock`, so appends, syncs and rotations cannot deadlock.
 #[derive(Debug)]
 pub struct Wal {
     dir: PathBuf,
     options: WalOptions,
     writer: Mutex<Writer>,
-    /// `total_written` as of the last completed sync.
-    synced: Mutex<u64>,
+    /// `total_written` as of the last completed sync (only ever grows).
+    synced: AtomicU64,
+    /// Serializes `fdatasync` calls so concurrent callers share one.
+    sync_lock: Mutex<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -109,9 +119,11 @@ impl Wal {
                 seq: next_seq,
                 segment_bytes: 0,
                 total_written: 0,
+                torn: false,
                 closed: false,
             }),
-            synced: Mutex::new(0),
+            synced: AtomicU64::new(0),
+            sync_lock: Mutex::new(()),
         })
     }
 
@@ -124,7 +136,9 @@ impl Wal {
     }
 
     /// Writes already framed records with one `write(2)`; returns once they are in the
-    /// OS (and on disk under [`FsyncPolicy::Always`]).
+    /// OS (and on disk under [`FsyncPolicy::Always`]). On `Err` nothing of `frames` is in
+    /// the log: a partial write is cut off again (or, if that fails, the segment is
+    /// abandoned) so no later frame ever follows a torn one.
     pub fn append(&self, frames: &[u8]) -> Result<(), Error> {
         if frames.is_empty() {
             return Ok(());
@@ -134,15 +148,31 @@ impl Wal {
             if writer.closed {
                 return Err(Error::Closed);
             }
+            if writer.torn {
+                // Must not write after the partial frame: a fresh segment or nothing.
+                self.rotate_locked(&mut writer)?;
+            } else if writer.segment_bytes >= self.options.segment_max_bytes
+                && let Err(err) = self.rotate_locked(&mut writer)
+            {
+                // The segment limit is soft: keep writing to the current segment.
+                tracing::warn!("cannot start a new WAL segment, continuing the current one: {err}");
+            }
             let path = segment_path(&self.dir, writer.seq);
-            (&*writer.file)
-                .write_all(frames)
-                .map_err(Error::io("cannot write WAL segment", &path))?;
+            if let Err(err) = (&*writer.file).write_all(frames) {
+                let cut = writer.file.set_len(writer.segment_bytes);
+                if cut.is_err() {
+                    writer.torn = true;
+                }
+                return Err(Error::io("cannot write WAL segment", &path)(err));
+            }
             writer.segment_bytes += frames.len() as u64;
             writer.total_written += frames.len() as u64;
             let total = writer.total_written;
-            if writer.segment_bytes >= self.options.segment_max_bytes {
-                self.rotate_locked(&mut writer)?;
+            if writer.segment_bytes >= self.options.segment_max_bytes
+                && let Err(err) = self.rotate_locked(&mut writer)
+            {
+                // The frames are written; the next append retries the rotation.
+                tracing::warn!("cannot start a new WAL segment: {err}");
             }
             total
         };
@@ -154,19 +184,23 @@ impl Wal {
 
     /// Syncs until at least `target` bytes are on disk; concurrent callers share a sync.
     fn sync_through(&self, target: u64) -> Result<(), Error> {
-        let mut synced = lock(&self.synced);
-        if *synced >= target {
+        if self.synced.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let _one_sync_at_a_time = lock(&self.sync_lock);
+        if self.synced.load(Ordering::Acquire) >= target {
             return Ok(());
         }
         let (file, total, seq) = {
             let writer = lock(&self.writer);
             (Arc::clone(&writer.file), writer.total_written, writer.seq)
         };
+        // Bytes of earlier segments were synced when those segments were closed.
         file.sync_data().map_err(Error::io(
             "cannot sync WAL segment",
             segment_path(&self.dir, seq),
         ))?;
-        *synced = total;
+        self.synced.fetch_max(total, Ordering::AcqRel);
         Ok(())
     }
 
@@ -196,10 +230,10 @@ impl Wal {
         writer.file = Arc::new(create_segment(&self.dir, next)?);
         writer.seq = next;
         writer.segment_bytes = 0;
+        writer.torn = false;
         // Everything written so far went to the synced segment.
-        let total = writer.total_written;
-        let mut synced = lock(&self.synced);
-        *synced = (*synced).max(total);
+        self.synced
+            .fetch_max(writer.total_written, Ordering::AcqRel);
         Ok(())
     }
 
@@ -239,6 +273,9 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayStats {
     pub records: u64,
+    /// Whole, checksummed records this version cannot decode (a newer record type);
+    /// skipped, never truncated.
+    pub skipped_records: u64,
     /// Segments (or the checkpoint) that ended in damage; each was truncated to its
     /// last good record.
     pub damaged_segments: u64,
@@ -277,38 +314,50 @@ fn list(dir: &Path) -> Result<(Option<u64>, Vec<u64>), Error> {
     Ok((checkpoint, segments))
 }
 
-/// Reads one file's records into `visit`; truncates the file at the first damage.
+/// Reads one file's records into `visit`, frame by frame; truncates the file at the
+/// first damaged frame. A whole frame whose payload does not decode is skipped.
 fn replay_file(
     path: &Path,
     stats: &mut ReplayStats,
     visit: &mut dyn FnMut(Record<'_>),
 ) -> Result<(), Error> {
-    let bytes = std::fs::read(path).map_err(Error::io("cannot read WAL segment", path))?;
-    let mut frames = Frames::new(&bytes);
-    while let Some((offset, payload)) = frames.next() {
-        match record::decode(payload) {
-            Ok(decoded) => {
-                stats.records += 1;
-                visit(decoded);
-            }
-            Err(_) => frames.reject_last(offset),
+    let file = File::open(path).map_err(Error::io("cannot read WAL segment", path))?;
+    let file_len = file
+        .metadata()
+        .map_err(Error::io("cannot read WAL segment", path))?
+        .len();
+    let mut frames = FrameReader::new(std::io::BufReader::with_capacity(1 << 20, file));
+    loop {
+        match frames.next_frame() {
+            Ok(Some(payload)) => match record::decode(payload) {
+                Ok(decoded) => {
+                    stats.records += 1;
+                    visit(decoded);
+                }
+                Err(err) => {
+                    stats.skipped_records += 1;
+                    tracing::warn!(path = %path.display(), "skipping a WAL record that cannot be decoded: {err:?}");
+                }
+            },
+            Ok(None) => break,
+            Err(err) => return Err(Error::io("cannot read WAL segment", path)(err)),
         }
     }
-    if frames.damage().is_some() {
+    if let Some(damage) = frames.damage() {
         let good_len = frames.good_len();
         stats.damaged_segments += 1;
-        stats.bytes_lost += (bytes.len() - good_len) as u64;
+        stats.bytes_lost += file_len.saturating_sub(good_len);
         tracing::warn!(
             path = %path.display(),
             kept_bytes = good_len,
-            lost_bytes = bytes.len() - good_len,
-            damage = ?frames.damage(),
+            lost_bytes = file_len.saturating_sub(good_len),
+            damage = ?damage,
             "WAL segment is damaged; keeping the records before the damage"
         );
         OpenOptions::new()
             .write(true)
             .open(path)
-            .and_then(|file| file.set_len(good_len as u64).and_then(|()| file.sync_all()))
+            .and_then(|file| file.set_len(good_len).and_then(|()| file.sync_all()))
             .map_err(Error::io("cannot truncate damaged WAL segment", path))?;
     }
     Ok(())
@@ -354,19 +403,25 @@ fn checkpoint_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{CHECKPOINT_PREFIX}{seq:08}"))
 }
 
-/// Atomically installs `checkpoint.<upto>` holding `frames`, then removes segments up to
-/// `upto` and older checkpoints. A crash at any point leaves either the old state or the
-/// new one.
-pub fn write_checkpoint(dir: &Path, upto: u64, frames: &[u8]) -> Result<(), Error> {
+/// Atomically installs `checkpoint.<upto>` with the frames `write` streams into it,
+/// then removes segments up to `upto` and older checkpoints. A crash at any point leaves
+/// either the old state or the new one.
+pub fn write_checkpoint(
+    dir: &Path,
+    upto: u64,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let final_path = checkpoint_path(dir, upto);
     let tmp_path = dir.join(format!("{CHECKPOINT_PREFIX}{upto:08}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp_path);
     std::fs::create_dir(&tmp_path).map_err(Error::io("cannot create checkpoint", &tmp_path))?;
     let file_path = tmp_path.join(format!("{:08}", 0));
-    let mut file =
+    let file =
         File::create(&file_path).map_err(Error::io("cannot create checkpoint", &file_path))?;
-    file.write_all(frames)
-        .and_then(|()| file.sync_all())
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    write(&mut out)
+        .and_then(|()| out.into_inner().map_err(|err| err.into_error()))
+        .and_then(|file| file.sync_all())
         .map_err(Error::io("cannot write checkpoint", &file_path))?;
     sync_dir(&tmp_path)?;
     let _ = std::fs::remove_dir_all(&final_path);

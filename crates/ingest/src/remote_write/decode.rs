@@ -36,6 +36,18 @@ impl Hasher for Low64 {
     }
 }
 
+/// A random seed for this process, so nobody outside can precompute two label sets
+/// whose hashes collide in [`KnownLabelSets`].
+fn process_seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(std::process::id().into());
+        hasher.finish()
+    })
+}
+
 /// Label sets already found valid, by the 128-bit xxh3 of their encoded bytes (which
 /// fully determine the decoded labels, so the verdict cannot change). A series seen
 /// before skips the label checks.
@@ -312,7 +324,8 @@ fn decode_v1_series<'a>(
     let region = label_region
         .filter(|_| labels_contiguous)
         .map(|(start, end)| &bytes[start..end]);
-    let region_hash = region.map(xxhash_rust::xxh3::xxh3_128);
+    let region_hash =
+        region.map(|bytes| xxhash_rust::xxh3::xxh3_128_with_seed(bytes, process_seed()));
     let validity = match region_hash {
         Some(hash) if known.contains(&hash) => LabelValidity::Known,
         hash => LabelValidity::Unknown(hash),

@@ -1,8 +1,9 @@
 //! `POST /api/v1/write`: negotiate the version from the headers, decompress within the
 //! configured bound, decode, write, and answer as the remote-write specifications say:
-//! 204 when everything was written; 400 naming the series when some data was invalid
-//! (the valid rest is written); 429 when only limits refused data; 413/415 for bodies
-//! that are too large or of the wrong type; 5xx only when a retry can succeed. 2.0
+//! 204 when everything was written; 400 naming the series when some data was refused
+//! (the valid rest is written), series limits included: a limit holds until old series
+//! leave the head, hours later, so a sender must not retry; 413/415 for bodies that are
+//! too large or of the wrong type; 5xx only when a retry can succeed. 2.0
 //! answers always carry the `X-Prometheus-Remote-Write-*-Written` headers.
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -286,14 +287,7 @@ fn answer(decoded: &Decoded<'_>, outcome: &WriteOutcome) -> Response {
     if problems.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
     }
-    let only_limits = decoded.invalid.is_empty()
-        && decoded.histograms == 0
-        && outcome.rejected.iter().all(|rejection| rejection.is_limit);
-    let status = if only_limits {
-        StatusCode::TOO_MANY_REQUESTS
-    } else {
-        StatusCode::BAD_REQUEST
-    };
+    let status = StatusCode::BAD_REQUEST;
     let not_written: u64 = decoded.invalid.iter().map(|i| i.samples).sum::<u64>()
         + outcome.rejected.iter().map(|r| r.samples).sum::<u64>();
     // Prometheus logs only the first line of the body: it names the first problem.

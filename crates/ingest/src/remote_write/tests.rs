@@ -308,7 +308,7 @@ async fn invalid_series_are_400_on_the_first_line_and_the_rest_is_written() {
 }
 
 #[tokio::test]
-async fn store_rejections_name_the_series_and_limits_alone_answer_429() {
+async fn store_rejections_and_series_limits_answer_400_naming_the_series() {
     let sink = Arc::new(RecordingSink {
         reject_first_series: Some(("too_old", false)),
         ..Default::default()
@@ -330,7 +330,9 @@ async fn store_rejections_name_the_series_and_limits_alone_answer_429() {
         ..Default::default()
     });
     let (answer, _) = post(limited, PROTOBUF, SNAPPY, v1_body(&[(UP, &[(1, 1.0)])])).await;
-    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    // Not 429: Prometheus would retry for as long as the limit holds, hours.
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.body.contains("max_series"), "{}", answer.body);
 }
 
 #[tokio::test]

@@ -21,6 +21,9 @@ use crate::validate::{LabelLimits, check_labels};
 
 /// How many events one sampled event stands for: `1 / rate`, snapped to the nearest
 /// integer when it is one up to rounding (so `@0.1` counts exactly 10).
+/// Raw keys remembered before the cache starts over.
+const RESOLVED_CACHE_MAX: usize = 1 << 17;
+
 fn weight(sample_rate: f64) -> f64 {
     let weight = 1.0 / sample_rate;
     let nearest = weight.round();
@@ -67,6 +70,11 @@ pub enum Refusal {
     SeriesLimit,
     /// The resulting label set breaks a label rule.
     InvalidLabels(&'static str),
+    /// A timer, histogram or distribution with a tag or mapped label named `le`, which
+    /// its bucket series use.
+    ReservedLabel,
+    /// The value times the sample rate's weight, or the running total, is not finite.
+    ValueOverflow,
 }
 
 impl Refusal {
@@ -77,6 +85,8 @@ impl Refusal {
             Refusal::NegativeCounter => "negative_counter",
             Refusal::SeriesLimit => "max_series",
             Refusal::InvalidLabels(reason) => reason,
+            Refusal::ReservedLabel => "reserved_label_le",
+            Refusal::ValueOverflow => "value_overflow",
         }
     }
 }
@@ -194,6 +204,10 @@ impl Aggregator {
         if matches!(event.kind, Kind::Counter) && event.value < 0.0 {
             return Err(Refusal::NegativeCounter);
         }
+        let weight = weight(event.sample_rate);
+        if !(event.value * weight).is_finite() {
+            return Err(Refusal::ValueOverflow);
+        }
         self.key.clear();
         for part in [
             event.name,
@@ -211,13 +225,23 @@ impl Aggregator {
             Some(None) => return Err(Refusal::Dropped),
             None => {
                 let resolved = self.resolve(event)?;
+                // Raw keys come from the network: a flood of distinct spellings of the
+                // same series (tag order, dropped names) must not grow this forever.
+                if self.resolved.len() >= RESOLVED_CACHE_MAX {
+                    self.resolved.clear();
+                }
                 self.resolved.insert(self.key.clone(), resolved);
                 resolved.ok_or(Refusal::Dropped)?
             }
         };
-        let weight = weight(event.sample_rate);
         match (&mut self.series[series_idx].value, event.kind) {
-            (Value::Counter(total), _) => *total += event.value * weight,
+            (Value::Counter(total), _) => {
+                let next = *total + event.value * weight;
+                if !next.is_finite() {
+                    return Err(Refusal::ValueOverflow);
+                }
+                *total = next;
+            }
             (Value::Gauge(value), Kind::Gauge { delta: true }) => *value += event.value,
             (Value::Gauge(value), _) => *value = event.value,
             (
@@ -235,9 +259,13 @@ impl Aggregator {
                 } else {
                     event.value
                 };
+                let next_sum = *sum + observed * weight;
+                if !next_sum.is_finite() || !(*count + weight).is_finite() {
+                    return Err(Refusal::ValueOverflow);
+                }
                 let bucket = buckets.bounds.partition_point(|&bound| bound < observed);
                 counts[bucket] += weight;
-                *sum += observed * weight;
+                *sum = next_sum;
                 *count += weight;
             }
             (Value::Set(members), Kind::Set(member)) => {
@@ -291,10 +319,25 @@ impl Aggregator {
         labels.retain(|(_, value)| !value.is_empty());
         labels.sort();
         labels.dedup_by(|a, b| a.0 == b.0);
+        if class == MetricClass::Observer && labels.iter().any(|(label, _)| label == "le") {
+            return Err(Refusal::ReservedLabel);
+        }
         let kind = name_kind(&event.kind);
-        match self.kind_of_name.get(&name) {
-            Some(existing) if *existing != kind => return Err(Refusal::TypeConflict),
-            _ => {}
+        // A histogram also owns `<name>_bucket`, `_sum` and `_count`.
+        let owned_names: Vec<String> = match kind {
+            NameKind::Histogram => ["", "_bucket", "_sum", "_count"]
+                .iter()
+                .map(|suffix| format!("{name}{suffix}"))
+                .collect(),
+            _ => vec![name.clone()],
+        };
+        let conflicts = owned_names.iter().any(|owned| {
+            self.kind_of_name
+                .get(owned)
+                .is_some_and(|existing| *existing != kind)
+        });
+        if conflicts {
+            return Err(Refusal::TypeConflict);
         }
         let identity = identity_hash(&name, &labels);
         if let Some(&idx) = self.by_identity.get(&identity) {
@@ -338,7 +381,9 @@ impl Aggregator {
                 }
             }
         };
-        self.kind_of_name.insert(name.clone(), kind);
+        for owned in owned_names {
+            self.kind_of_name.insert(owned, kind);
+        }
         let idx = self.series.len();
         self.by_identity.insert(identity, idx);
         self.series.push(Series {

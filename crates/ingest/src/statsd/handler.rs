@@ -412,18 +412,22 @@ async fn accept_tcp(
     max_line_bytes: usize,
 ) {
     let for_connections = stopped.clone();
+    // Connections are awaited at stop, so their last lines precede the final flush.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     shared.statsd.tcp_connections.inc();
-                    tokio::spawn(read_tcp(stream, Arc::clone(&shared), for_connections.clone(), max_line_bytes));
+                    connections.spawn(read_tcp(stream, Arc::clone(&shared), for_connections.clone(), max_line_bytes));
                 }
                 Err(err) => tracing::warn!("StatsD TCP accept failed: {err}"),
             },
-            () = until_stopped(&mut stopped) => return,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = until_stopped(&mut stopped) => break,
         }
     }
+    while connections.join_next().await.is_some() {}
 }
 
 /// Reads newline-terminated lines; a line longer than `max_line_bytes` closes the
@@ -440,18 +444,20 @@ async fn read_tcp(
     loop {
         let n = tokio::select! {
             read = stream.read(&mut chunk) => match read {
-                Ok(0) | Err(_) => 0,
+                Ok(0) => {
+                    // A clean end of stream: a last line without a newline still counts.
+                    if !buffer.is_empty() {
+                        shared.ingest(&buffer);
+                    }
+                    return;
+                }
                 Ok(n) => n,
+                // A broken connection or a stop: an unterminated line may be cut short
+                // (`x:1|c|@0.15` read as `@0.1`), so it is dropped, not guessed at.
+                Err(_) => return,
             },
-            () = until_stopped(&mut stopped) => 0,
+            () = until_stopped(&mut stopped) => return,
         };
-        if n == 0 {
-            // End of stream: a last line without a newline still counts.
-            if !buffer.is_empty() {
-                shared.ingest(&buffer);
-            }
-            return;
-        }
         packets.inc();
         buffer.extend_from_slice(&chunk[..n]);
         if let Some(last_newline) = buffer.iter().rposition(|&b| b == b'\n') {

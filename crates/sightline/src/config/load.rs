@@ -349,11 +349,26 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             "must be at least 1MiB".into(),
         );
     }
-    if config.remote_write.max_decompressed_size.0 == 0 {
+    let max_decompressed = config.remote_write.max_decompressed_size;
+    if max_decompressed.0 == 0 || max_decompressed.0 > 1 << 30 {
         invalid(
             "remote_write.max_decompressed_size",
-            quoted(&config.remote_write.max_decompressed_size),
-            "must be more than 0 bytes".into(),
+            quoted(&max_decompressed),
+            "must be more than 0 bytes and at most 1GiB".into(),
+        );
+    }
+    if config.statsd.flush_interval.0 < std::time::Duration::from_millis(100) {
+        invalid(
+            "statsd.flush_interval",
+            quoted(&config.statsd.flush_interval),
+            "must be at least 100ms".into(),
+        );
+    }
+    if config.statsd.max_line_length.0 < 64 {
+        invalid(
+            "statsd.max_line_length",
+            quoted(&config.statsd.max_line_length),
+            "must be at least 64B".into(),
         );
     }
     let ui_dir = &config.http.ui_dir;
@@ -510,6 +525,18 @@ mod tests {
             err,
             "http.enabled = \"yes\" (from flag --set http.enabled): expected true or false"
         );
+    }
+
+    #[test]
+    fn values_that_would_stall_or_exhaust_a_receiver_are_refused() {
+        let (_dir, path) = write_file(
+            "[statsd]\nflush_interval = \"0s\"\nmax_line_length = \"0B\"\n[remote_write]\nmax_decompressed_size = \"2GiB\"\n",
+        );
+        let err = load_err(Some(&path), &[]);
+        assert!(err.contains("statsd.flush_interval = \"0s\""), "{err}");
+        assert!(err.contains("must be at least 100ms"), "{err}");
+        assert!(err.contains("statsd.max_line_length"), "{err}");
+        assert!(err.contains("at most 1GiB"), "{err}");
     }
 
     #[test]

@@ -121,3 +121,35 @@ fn corrupt_index_and_pages_are_errors() {
         Block::open(&block_dir, Arc::new(PageCache::new(1 << 20))).expect_err("truncated index");
     assert!(err.to_string().contains("is corrupt"), "{err}");
 }
+
+#[test]
+fn pages_beyond_the_chunks_file_are_refused_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = write_block(dir.path(), (0, 7_200_000), level1(), &sample_series(), 3)
+        .expect("write")
+        .expect("non-empty");
+    let block_dir = dir.path().join(&meta.id);
+    let chunks_path = block_dir.join(CHUNKS_FILE);
+    let chunks = std::fs::read(&chunks_path).expect("read");
+    std::fs::write(&chunks_path, &chunks[..chunks.len() - 1]).expect("truncate");
+    let err = Block::open(&block_dir, Arc::new(PageCache::new(1 << 20)))
+        .expect_err("a page now ends past the file");
+    assert!(err.to_string().contains("does not fit"), "{err}");
+}
+
+#[test]
+fn series_are_found_by_their_labels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = write_block(dir.path(), (0, 7_200_000), level1(), &sample_series(), 3)
+        .expect("write")
+        .expect("non-empty");
+    let block = Block::open(
+        &dir.path().join(&meta.id),
+        Arc::new(PageCache::new(1 << 20)),
+    )
+    .expect("open");
+    let web = labels(&[("__name__", "up"), ("job", "web")]);
+    let idx = block.find_series(&web).expect("present");
+    assert_eq!(block.series_labels(idx), web);
+    assert_eq!(block.find_series(&labels(&[("__name__", "down")])), None);
+}

@@ -12,9 +12,9 @@ use crate::block::Block;
 use crate::block::cache::PageCache;
 use crate::block::meta::Compaction;
 use crate::block::writer::BlockWriter;
-use crate::head::series::merge_sorted;
+use crate::head::series::{StoredExemplar, merge_sorted};
 use crate::wal::record::{self, ExemplarRecord, MetadataRecord, RefSample};
-use crate::wal::segment::frame_with;
+use crate::wal::segment::{RECORD_CHUNK, frame_with};
 
 /// What [`Db::flush`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,9 +109,9 @@ impl Db {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let width = self.options.block_duration_ms;
         if let Some((min, max)) = self.head.time_range()
-            && max - min > width + width / 2
+            && max.saturating_sub(min) > width + width / 2
         {
-            self.persist_head_before(align_down(max - width / 2, width))?;
+            self.persist_head_before(align_down(max.saturating_sub(width / 2), width))?;
         }
         self.apply_retention()?;
         self.compact()?;
@@ -133,15 +133,16 @@ impl Db {
         all_series.sort_by_cached_key(|series| series.labels());
         let mut report = FlushReport::default();
         let mut new_blocks = Vec::new();
-        let first_range = self
-            .head
-            .time_range()
-            .map_or(cut, |(min, _)| align_down(min, width));
+        // Only the aligned ranges that hold data: a stray ancient sample must not make
+        // the cut walk every empty range since.
+        let mut ranges = std::collections::BTreeSet::new();
+        for series in &all_series {
+            series.lock().ranges_before(cut, width, &mut ranges);
+        }
         // One block per aligned range, written series by series: only one series'
         // samples are in memory at a time.
-        let mut range = first_range;
-        while range < cut {
-            let end = (range + width).min(cut);
+        for range in ranges {
+            let end = range.saturating_add(width).min(cut);
             let mut writer: Option<BlockWriter> = None;
             for series in &all_series {
                 let state = series.lock();
@@ -177,7 +178,6 @@ impl Db {
                 new_blocks.push(Arc::new(Block::open(&dir, Arc::clone(&self.cache))?));
                 report.blocks_written += 1;
             }
-            range += width;
         }
         self.install_blocks(new_blocks, &[]);
         let checkpoint_upto = {
@@ -200,75 +200,96 @@ impl Db {
     }
 
     /// Folds WAL segments up to `upto` into a checkpoint holding the head as it is now:
-    /// series, samples, exemplars and metadata.
+    /// series, samples, exemplars and metadata. Streamed to disk record by record, so a
+    /// large head never needs a second copy in memory.
     fn write_checkpoint(&self, upto: u64) -> Result<(), Error> {
-        let mut frames = Vec::new();
         let all_series = self.head.all_series();
-        for batch in all_series.chunks(4096) {
-            frame_with(&mut frames, |out| {
-                record::encode_series(
-                    out,
-                    batch.iter().map(|series| {
-                        let labels: Vec<(&str, &str)> = series.label_pairs().collect();
-                        (series.series_ref, labels.into_iter())
-                    }),
-                );
-            });
-        }
-        let mut samples = Vec::new();
-        let mut exemplars: Vec<(u64, crate::head::series::StoredExemplar)> = Vec::new();
-        for series in &all_series {
-            let state = series.lock();
-            samples.extend(
-                state
-                    .samples_in(i64::MIN, i64::MAX)
-                    .into_iter()
-                    .map(|(t, v)| RefSample {
-                        series_ref: series.series_ref,
-                        timestamp_ms: t,
-                        value: v,
-                    }),
-            );
-            exemplars.extend(state.exemplars().cloned().map(|e| (series.series_ref, e)));
-            drop(state);
-            if samples.len() >= 1 << 16 {
-                frame_with(&mut frames, |out| record::encode_samples(out, &samples));
-                samples.clear();
-            }
-        }
-        if !samples.is_empty() {
-            frame_with(&mut frames, |out| record::encode_samples(out, &samples));
-        }
-        if !exemplars.is_empty() {
-            let records: Vec<ExemplarRecord<'_>> = exemplars
-                .iter()
-                .map(|(series_ref, exemplar)| ExemplarRecord {
-                    series_ref: *series_ref,
-                    timestamp_ms: exemplar.timestamp_ms,
-                    value: exemplar.value,
-                    labels: exemplar
-                        .labels
-                        .iter()
-                        .map(|l| (l.name.as_str(), l.value.as_str()))
-                        .collect(),
-                })
-                .collect();
-            frame_with(&mut frames, |out| record::encode_exemplars(out, &records));
-        }
         let metadata = self.head.metadata();
-        if !metadata.is_empty() {
-            let records: Vec<MetadataRecord<'_>> = metadata
-                .iter()
-                .map(|(family, entry)| MetadataRecord {
-                    metric_family: family,
-                    metric_type: entry.metric_type,
-                    help: &entry.help,
-                    unit: &entry.unit,
-                })
-                .collect();
-            frame_with(&mut frames, |out| record::encode_metadata(out, &records));
-        }
-        crate::wal::write_checkpoint(self.wal.dir(), upto, &frames)
+        crate::wal::write_checkpoint(self.wal.dir(), upto, |file| {
+            let mut frames = Vec::with_capacity(1 << 20);
+            let mut flush = |frames: &mut Vec<u8>, force: bool| -> std::io::Result<()> {
+                if force || frames.len() >= 1 << 20 {
+                    file.write_all(frames)?;
+                    frames.clear();
+                }
+                Ok(())
+            };
+            for batch in all_series.chunks(RECORD_CHUNK / 16) {
+                frame_with(&mut frames, |out| {
+                    record::encode_series(
+                        out,
+                        batch.iter().map(|series| {
+                            let labels: Vec<(&str, &str)> = series.label_pairs().collect();
+                            (series.series_ref, labels.into_iter())
+                        }),
+                    );
+                });
+                flush(&mut frames, false)?;
+            }
+            let mut samples = Vec::new();
+            let mut exemplars: Vec<(u64, StoredExemplar)> = Vec::new();
+            let write_exemplars =
+                |frames: &mut Vec<u8>, exemplars: &mut Vec<(u64, StoredExemplar)>| {
+                    let records: Vec<ExemplarRecord<'_>> = exemplars
+                        .iter()
+                        .map(|(series_ref, exemplar)| ExemplarRecord {
+                            series_ref: *series_ref,
+                            timestamp_ms: exemplar.timestamp_ms,
+                            value: exemplar.value,
+                            labels: exemplar
+                                .labels
+                                .iter()
+                                .map(|l| (l.name.as_str(), l.value.as_str()))
+                                .collect(),
+                        })
+                        .collect();
+                    if !records.is_empty() {
+                        frame_with(frames, |out| record::encode_exemplars(out, &records));
+                    }
+                    exemplars.clear();
+                };
+            for series in &all_series {
+                let state = series.lock();
+                samples.extend(
+                    state
+                        .samples_in(i64::MIN, i64::MAX)
+                        .into_iter()
+                        .map(|(t, v)| RefSample {
+                            series_ref: series.series_ref,
+                            timestamp_ms: t,
+                            value: v,
+                        }),
+                );
+                exemplars.extend(state.exemplars().cloned().map(|e| (series.series_ref, e)));
+                drop(state);
+                if samples.len() >= RECORD_CHUNK {
+                    frame_with(&mut frames, |out| record::encode_samples(out, &samples));
+                    samples.clear();
+                }
+                if exemplars.len() >= RECORD_CHUNK / 16 {
+                    write_exemplars(&mut frames, &mut exemplars);
+                }
+                flush(&mut frames, false)?;
+            }
+            if !samples.is_empty() {
+                frame_with(&mut frames, |out| record::encode_samples(out, &samples));
+            }
+            write_exemplars(&mut frames, &mut exemplars);
+            let entries: Vec<(&String, &crate::head::Metadata)> = metadata.iter().collect();
+            for chunk in entries.chunks(RECORD_CHUNK / 16) {
+                let records: Vec<MetadataRecord<'_>> = chunk
+                    .iter()
+                    .map(|(family, entry)| MetadataRecord {
+                        metric_family: family,
+                        metric_type: entry.metric_type,
+                        help: &entry.help,
+                        unit: &entry.unit,
+                    })
+                    .collect();
+                frame_with(&mut frames, |out| record::encode_metadata(out, &records));
+            }
+            flush(&mut frames, true)
+        })
     }
 
     fn install_blocks(&self, added: Vec<Arc<Block>>, removed: &[Arc<Block>]) {
@@ -416,10 +437,11 @@ impl Db {
     fn apply_retention(&self) -> Result<(), Error> {
         let blocks = self.blocks_snapshot();
         if self.options.retention_ms > 0 {
+            // Relative to the data in blocks, as Prometheus does: the head's newest
+            // sample must not be able to expire everything at once.
             let newest = blocks
                 .iter()
                 .map(|block| block.meta().stats.data_max_time)
-                .chain(self.head.time_range().map(|(_, max)| max))
                 .max();
             if let Some(newest) = newest {
                 let horizon = newest.saturating_sub(self.options.retention_ms);

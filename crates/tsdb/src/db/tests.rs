@@ -13,12 +13,14 @@ use crate::querier::Series;
 const HOUR: i64 = 3_600_000;
 const T0: i64 = 1_795_283_910_000;
 
+/// Test data sits at fixed times, some of them after today: no bound on the future.
 fn options() -> Options {
     Options {
         wal: WalOptions {
             fsync: FsyncPolicy::Never,
             segment_max_bytes: 1 << 20,
         },
+        max_future_ms: 0,
         ..Options::default()
     }
 }
@@ -370,4 +372,157 @@ fn concurrent_appends_and_queries_keep_every_acknowledged_sample() {
     let series = query(&db, &[Matcher::equal("__name__", "x")]);
     assert_eq!(series.len(), 4);
     assert!(series.iter().all(|s| s.samples.len() == 200));
+}
+
+#[test]
+fn samples_far_in_the_future_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, _) = open(
+        dir.path(),
+        Options {
+            max_future_ms: 10 * 60_000,
+            ..options()
+        },
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    // Microseconds sent as milliseconds: 1000 times "now".
+    let report = db
+        .append(&batch(&[(UP_API, &[(now * 1000, 1.0), (now, 2.0)])]))
+        .expect("append");
+    assert_eq!((report.samples_appended, report.rejected_samples), (1, 1));
+    assert!(matches!(
+        report.rejected[0].reason,
+        RejectReason::TooFarInFuture { .. }
+    ));
+    db.maintain().expect("maintain");
+    let later = db
+        .append(&batch(&[(UP_API, &[(now + 1000, 3.0)])]))
+        .expect("append");
+    assert_eq!(later.samples_appended, 1, "normal samples still go in");
+}
+
+#[test]
+fn an_ancient_sample_does_not_make_the_head_cut_walk_every_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, _) = open(dir.path(), options());
+    db.append(&batch(&[(UP_API, &[(0, 1.0), (T0, 2.0)])]))
+        .expect("append");
+    let started = std::time::Instant::now();
+    let report = db.flush().expect("flush");
+    assert_eq!(report.blocks_written, 2, "one block per range with data");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(query(&db, &[])[0].samples.len(), 2);
+}
+
+#[test]
+fn one_timestamp_twice_in_a_batch_is_a_duplicate_or_a_conflict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, _) = open(dir.path(), options());
+    let report = db
+        .append(&batch(&[(
+            UP_API,
+            &[
+                (T0, 1.0),
+                (T0, 2.0),
+                (T0 + 1, 5.0),
+                (T0, 1.0),
+                (T0 + 1, 5.0),
+            ],
+        )]))
+        .expect("append");
+    assert_eq!(report.samples_appended, 2);
+    assert_eq!(report.samples_duplicate, 2);
+    assert_eq!(report.rejected_samples, 1);
+    assert!(matches!(
+        report.rejected[0].reason,
+        RejectReason::Conflict { timestamp_ms: T0 }
+    ));
+    assert_eq!(
+        values(&query(&db, &[])[0]),
+        [(T0, 1.0f64.to_bits()), (T0 + 1, 5.0f64.to_bits())]
+    );
+}
+
+#[test]
+fn unsorted_or_duplicate_label_names_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, _) = open(dir.path(), options());
+    let report = db
+        .append(&batch(&[
+            (&[("le", "1"), ("__name__", "x")], &[(T0, 1.0)]),
+            (&[("__name__", "x"), ("le", "1"), ("le", "2")], &[(T0, 1.0)]),
+        ]))
+        .expect("append");
+    assert_eq!(report.rejected_samples, 2);
+    assert!(
+        report
+            .rejected
+            .iter()
+            .all(|r| r.reason == RejectReason::InvalidLabels)
+    );
+    assert!(query(&db, &[]).is_empty());
+}
+
+#[test]
+fn a_query_that_spans_a_head_cut_misses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, _) = open(dir.path(), options());
+    let samples: Vec<(i64, f64)> = (0..10).map(|i| (T0 + i * HOUR, i as f64)).collect();
+    db.append(&batch(&[(UP_API, &samples)])).expect("append");
+    let querier = db.querier(i64::MIN, i64::MAX);
+    let mut pending = querier.select(&[]);
+    // The head is cut after the query resolved its series but before it read them.
+    db.flush().expect("flush");
+    let series = pending.next().expect("one series").expect("read");
+    assert_eq!(series.samples.len(), 10);
+}
+
+#[test]
+fn racing_writers_of_one_timestamp_agree_with_what_was_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, _) = open(dir.path(), options());
+    let db = std::sync::Arc::new(db);
+    let mut acknowledged = Vec::new();
+    for round in 0..50 {
+        let t = T0 + round;
+        let handles: Vec<_> = [1.0, 2.0]
+            .into_iter()
+            .map(|value| {
+                let db = std::sync::Arc::clone(&db);
+                std::thread::spawn(move || {
+                    let report = db
+                        .append(&batch(&[(UP_API, &[(t, value)])]))
+                        .expect("append");
+                    (value, report.samples_appended)
+                })
+            })
+            .collect();
+        let outcomes: Vec<(f64, u64)> = handles
+            .into_iter()
+            .map(|h| h.join().expect("writer"))
+            .collect();
+        let winners: Vec<f64> = outcomes
+            .iter()
+            .filter(|(_, appended)| *appended == 1)
+            .map(|(value, _)| *value)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one of two conflicting writes is acknowledged"
+        );
+        acknowledged.push((t, winners[0].to_bits()));
+    }
+    assert_eq!(values(&query(&db, &[])[0]), acknowledged);
+    db.close().expect("close");
+    drop(db);
+    let (reopened, _) = open(dir.path(), options());
+    assert_eq!(
+        values(&query(&reopened, &[])[0]),
+        acknowledged,
+        "the WAL agrees"
+    );
 }

@@ -166,6 +166,9 @@ impl SeriesState {
 
     /// Every sample in `[mint, maxt]`, sorted by time, in-order and out-of-order merged.
     pub(crate) fn samples_in(&self, mint: i64, maxt: i64) -> Vec<(i64, f64)> {
+        if mint > maxt {
+            return Vec::new();
+        }
         let mut in_order: Vec<(i64, f64)> = Vec::new();
         for chunk in self.closed.iter().chain(std::iter::once(&self.open)) {
             if chunk.is_empty() || chunk.max_time() < mint || chunk.min_time() > maxt {
@@ -180,6 +183,25 @@ impl SeriesState {
             return in_order;
         }
         merge_sorted(&in_order, ooo)
+    }
+
+    /// Adds to `ranges` the start of every `width`-aligned range before `cut` that holds
+    /// a sample of this series. Chunks never span two ranges, so only the out-of-order
+    /// samples are looked at one by one.
+    pub(crate) fn ranges_before(
+        &self,
+        cut: i64,
+        width: i64,
+        ranges: &mut std::collections::BTreeSet<i64>,
+    ) {
+        for chunk in self.closed.iter().chain(std::iter::once(&self.open)) {
+            if !chunk.is_empty() && chunk.min_time() < cut {
+                ranges.insert(chunk.min_time().div_euclid(width) * width);
+            }
+        }
+        for &(t, _) in self.ooo.iter().take_while(|&&(t, _)| t < cut) {
+            ranges.insert(t.div_euclid(width) * width);
+        }
     }
 
     /// Drops every sample before `cut` (it is in a block now): whole chunks, the older part

@@ -5,12 +5,17 @@
 //! a zero or absurd length, or fails its CRC, and reports how many bytes it could not
 //! read.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Largest payload a frame may declare (a corrupt length must not look plausible).
 pub const MAX_FRAME_PAYLOAD: usize = 256 << 20;
 
 const HEADER_LEN: usize = 8;
+
+/// Most items in one WAL record written by this crate: keeps every frame far below
+/// [`MAX_FRAME_PAYLOAD`] whatever the batch size.
+pub const RECORD_CHUNK: usize = 1 << 16;
 
 /// Appends one frame holding `payload` to `out`.
 pub fn frame_into(out: &mut Vec<u8>, payload: &[u8]) {
@@ -70,13 +75,6 @@ impl<'a> Frames<'a> {
     pub fn damage(&self) -> Option<Damage> {
         self.damage
     }
-
-    /// Marks the current frame as unusable (its payload did not decode), so reading
-    /// stops and the bytes from here on count as lost.
-    pub fn reject_last(&mut self, previous_position: usize) {
-        self.position = previous_position;
-        self.damage = Some(Damage::BadChecksum);
-    }
 }
 
 impl<'a> Iterator for Frames<'a> {
@@ -117,6 +115,92 @@ impl<'a> Iterator for Frames<'a> {
         let offset = self.position;
         self.position += HEADER_LEN + len;
         Some((offset, payload))
+    }
+}
+
+/// Reads `buf.len()` bytes unless the input ends first; returns how many were read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+/// The frames of a file read as a stream (a checkpoint can be larger than memory should
+/// hold at once): one payload in memory at a time.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    reader: R,
+    payload: Vec<u8>,
+    position: u64,
+    damage: Option<Damage>,
+}
+
+impl<R: Read> FrameReader<R> {
+    pub fn new(reader: R) -> Self {
+        FrameReader {
+            reader,
+            payload: Vec::new(),
+            position: 0,
+            damage: None,
+        }
+    }
+
+    /// Offset just past the last good frame.
+    pub fn good_len(&self) -> u64 {
+        self.position
+    }
+
+    pub fn damage(&self) -> Option<Damage> {
+        self.damage
+    }
+
+    /// The next payload; `None` at the end or at the first damage. `Err` only for I/O
+    /// errors of the underlying reader.
+    pub fn next_frame(&mut self) -> std::io::Result<Option<&[u8]>> {
+        if self.damage.is_some() {
+            return Ok(None);
+        }
+        let mut header = [0u8; HEADER_LEN];
+        let got = read_full(&mut self.reader, &mut header)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < HEADER_LEN {
+            self.damage = Some(if header[..got].iter().all(|&b| b == 0) {
+                Damage::ZeroFilled
+            } else {
+                Damage::Truncated
+            });
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if len == 0 {
+            self.damage = Some(Damage::ZeroFilled);
+            return Ok(None);
+        }
+        if len > MAX_FRAME_PAYLOAD {
+            self.damage = Some(Damage::BadLength);
+            return Ok(None);
+        }
+        self.payload.resize(len, 0);
+        if read_full(&mut self.reader, &mut self.payload)? < len {
+            self.damage = Some(Damage::Truncated);
+            return Ok(None);
+        }
+        if crc32fast::hash(&self.payload) != crc {
+            self.damage = Some(Damage::BadChecksum);
+            return Ok(None);
+        }
+        self.position += (HEADER_LEN + len) as u64;
+        Ok(Some(&self.payload))
     }
 }
 
@@ -192,6 +276,25 @@ mod tests {
                 assert!(rest.is_empty());
             }
             assert_eq!(frames.damage(), Some(damage));
+        }
+    }
+
+    #[test]
+    fn streaming_reader_agrees_with_the_slice_reader() {
+        let intact = two_frames();
+        let mut damaged = intact.clone();
+        damaged[8 + 5 + 9] ^= 0x40;
+        for bytes in [intact.clone(), intact[..intact.len() - 2].to_vec(), damaged] {
+            let mut slice = Frames::new(&bytes);
+            let expected: Vec<Vec<u8>> = slice.by_ref().map(|(_, p)| p.to_vec()).collect();
+            let mut stream = FrameReader::new(&bytes[..]);
+            let mut got = Vec::new();
+            while let Some(payload) = stream.next_frame().expect("in-memory read") {
+                got.push(payload.to_vec());
+            }
+            assert_eq!(got, expected);
+            assert_eq!(stream.damage(), slice.damage());
+            assert_eq!(stream.good_len(), slice.good_len() as u64);
         }
     }
 

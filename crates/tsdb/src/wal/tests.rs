@@ -1,8 +1,10 @@
 //! The log under damage: whatever happens to its files, replay succeeds, returns every
 //! record before the damage, and counts the loss.
 
+use std::io::Write as _;
+
 use super::record::{RefSample, encode_samples};
-use super::segment::frame_with;
+use super::segment::{self, frame_with};
 use super::*;
 
 fn options(segment_max_bytes: u64) -> WalOptions {
@@ -135,7 +137,7 @@ fn garbage_and_empty_segments_do_not_stop_replay() {
 fn checkpoint_replaces_the_segments_it_covers() {
     let dir = write_log(8, 4);
     // Segments 1 and 2 are folded into a checkpoint that keeps only record 7.
-    write_checkpoint(dir.path(), 2, &sample_frame(7)).expect("checkpoint");
+    write_checkpoint(dir.path(), 2, |out| out.write_all(&sample_frame(7))).expect("checkpoint");
     let wal = Wal::create(dir.path(), options(u64::MAX), 3).expect("reopen");
     wal.append(&sample_frame(8)).expect("append");
     wal.close().expect("close");
@@ -144,7 +146,7 @@ fn checkpoint_replaces_the_segments_it_covers() {
     assert_eq!(values, [7, 8]);
     assert_eq!((stats.missing_segments, stats.last_seq), (0, 3));
     // A newer checkpoint removes the older one.
-    write_checkpoint(dir.path(), 3, &sample_frame(9)).expect("checkpoint");
+    write_checkpoint(dir.path(), 3, |out| out.write_all(&sample_frame(9))).expect("checkpoint");
     assert!(!dir.path().join("checkpoint.00000002").exists());
     assert_eq!(replayed(dir.path()).0, [9]);
 }
@@ -161,4 +163,84 @@ fn segments_rotate_at_their_size_limit() {
     wal.close().expect("close");
     assert!(matches!(wal.append(&frame), Err(Error::Closed)));
     assert_eq!(replayed(dir.path()).0.len(), 7);
+}
+
+#[test]
+fn a_record_this_version_cannot_decode_is_skipped_not_truncated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal = Wal::create(dir.path(), options(u64::MAX), 1).expect("create");
+    wal.append(&sample_frame(1)).expect("append");
+    let mut unknown = Vec::new();
+    segment::frame_into(&mut unknown, &[0xee, 1, 2, 3]);
+    wal.append(&unknown).expect("append");
+    wal.append(&sample_frame(2)).expect("append");
+    wal.close().expect("close");
+    let (values, stats) = replayed(dir.path());
+    assert_eq!(values, [1, 2]);
+    assert_eq!((stats.skipped_records, stats.damaged_segments), (1, 0));
+}
+
+#[test]
+fn after_a_torn_write_the_log_moves_to_a_new_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal = Wal::create(dir.path(), options(u64::MAX), 1).expect("create");
+    wal.append(&sample_frame(1)).expect("append");
+    {
+        // What a failed write(2) whose partial frame could not be cut off leaves.
+        let mut writer = lock(&wal.writer);
+        (&*writer.file)
+            .write_all(&sample_frame(99)[..7])
+            .expect("partial frame");
+        writer.torn = true;
+    }
+    wal.append(&sample_frame(2)).expect("append");
+    wal.append(&sample_frame(3)).expect("append");
+    assert_eq!(wal.current_segment(), 2);
+    wal.close().expect("close");
+    let (values, stats) = replayed(dir.path());
+    assert_eq!(
+        values,
+        [1, 2, 3],
+        "acknowledged records after the torn frame survive"
+    );
+    assert_eq!(stats.damaged_segments, 1);
+}
+
+#[test]
+fn concurrent_appends_syncs_and_rotations_do_not_deadlock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let frame = sample_frame(1);
+    let wal = std::sync::Arc::new(
+        Wal::create(dir.path(), options(frame.len() as u64 * 2), 1).expect("create"),
+    );
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut workers = Vec::new();
+    for worker in 0..6 {
+        let wal = std::sync::Arc::clone(&wal);
+        let frame = frame.clone();
+        let done = done_tx.clone();
+        workers.push(std::thread::spawn(move || {
+            for i in 0..300 {
+                match worker % 3 {
+                    0 => wal.append(&frame).expect("append"),
+                    1 => wal.sync().expect("sync"),
+                    _ if i % 10 == 0 => {
+                        wal.rotate().expect("rotate");
+                    }
+                    _ => wal.append(&frame).expect("append"),
+                }
+            }
+            let _ = done.send(());
+        }));
+    }
+    for _ in 0..6 {
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a worker is stuck: the WAL deadlocked");
+    }
+    for worker in workers {
+        worker.join().expect("worker");
+    }
+    wal.close().expect("close");
+    assert_eq!(replayed(dir.path()).0.len(), 2 * 300 + 2 * 270);
 }

@@ -185,3 +185,37 @@ fn flushes_split_into_bounded_batches_with_metadata_once() {
             .all(|part| part.batch().metadata.is_empty())
     );
 }
+
+#[test]
+fn an_le_tag_on_an_observer_is_refused_not_duplicated() {
+    let mut agg = aggregator(&[]);
+    assert_eq!(
+        feed(&mut agg, "lat:5|ms|#le:x\nlat:5|h|#le:1\nhits:1|c|#le:x"),
+        ["reserved_label_le", "reserved_label_le"]
+    );
+    assert_eq!(rows(&agg.flush(1)), [r#"hits_total{le="x"} 1"#]);
+}
+
+#[test]
+fn weighted_values_that_overflow_are_refused() {
+    let mut agg = aggregator(&[]);
+    assert_eq!(
+        feed(&mut agg, "hits:1e300|c|@1e-10\nlat:1|ms|@1e-320\nhits:2|c"),
+        ["value_overflow", "value_overflow"]
+    );
+    assert_eq!(rows(&agg.flush(1)), ["hits_total{} 2"]);
+}
+
+#[test]
+fn a_histogram_owns_its_bucket_sum_and_count_names() {
+    let mut agg = aggregator(&[]);
+    assert_eq!(
+        feed(
+            &mut agg,
+            "req:5|h\nreq_sum:1|g\nreq_count:1|g\nreq_total:1|c"
+        ),
+        ["type_conflict", "type_conflict"]
+    );
+    let mut agg = aggregator(&[]);
+    assert_eq!(feed(&mut agg, "req_sum:1|g\nreq:5|h"), ["type_conflict"]);
+}
