@@ -2,7 +2,7 @@
 //! `{__name__=~"http_.*", code!="200"}`, `{job="a" or job="b"}`.
 
 use promql_parser::label::MatchOp as ParserOp;
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::{self, Expr, VectorSelector};
 use tsdb::{MatchOp, Matcher};
 
 use crate::Error;
@@ -22,6 +22,13 @@ pub fn parse_selector(input: &str) -> Result<Vec<Vec<Matcher>>, Error> {
             "expected a series selector such as up{job=\"api\"}".to_owned(),
         ));
     };
+    selector_matchers(&selector).map_err(invalid)
+}
+
+/// The matcher alternatives of a parsed selector: the metric name becomes a
+/// `__name__` matcher, and every alternative must have a matcher that does not match
+/// the empty value.
+pub(crate) fn selector_matchers(selector: &VectorSelector) -> Result<Vec<Vec<Matcher>>, String> {
     let mut groups = vec![selector.matchers.matchers.clone()];
     groups.extend(selector.matchers.or_matchers.iter().cloned());
     groups.retain(|group| !group.is_empty() || selector.name.is_some());
@@ -41,20 +48,19 @@ pub fn parse_selector(input: &str) -> Result<Vec<Vec<Matcher>>, Error> {
                 ParserOp::NotRe(_) => MatchOp::NotRegex,
             };
             matchers.push(
-                Matcher::new(op, matcher.name, matcher.value)
-                    .map_err(|err| invalid(err.to_string()))?,
+                Matcher::new(op, matcher.name, matcher.value).map_err(|err| err.to_string())?,
             );
         }
         if matchers.iter().all(|matcher| matcher.matches("")) {
-            return Err(invalid(
+            return Err(
                 "it must contain at least one matcher that does not match the empty string"
                     .to_owned(),
-            ));
+            );
         }
         alternatives.push(matchers);
     }
     if alternatives.is_empty() {
-        return Err(invalid("it has no matchers".to_owned()));
+        return Err("it has no matchers".to_owned());
     }
     Ok(alternatives)
 }
