@@ -27,19 +27,29 @@ def _field(number: int, wire_type: int, payload: bytes) -> bytes:
     return key + payload
 
 
+def _labels(labels: dict[str, str]) -> bytes:
+    out = b""
+    for name in sorted(labels):
+        label = _field(1, 2, name.encode()) + _field(2, 2, labels[name].encode())
+        out += _field(1, 2, label)
+    return out
+
+
 @dataclass
 class Series:
     labels: dict[str, str]
     samples: list[tuple[int, float]] = field(default_factory=list)
+    # (labels, value, timestamp_ms)
+    exemplars: list[tuple[dict[str, str], float, int]] = field(default_factory=list)
 
     def encode(self) -> bytes:
-        out = b""
-        for name in sorted(self.labels):
-            label = _field(1, 2, name.encode()) + _field(2, 2, self.labels[name].encode())
-            out += _field(1, 2, label)
+        out = _labels(self.labels)
         for timestamp_ms, value in self.samples:
             sample = _field(1, 1, struct.pack("<d", value)) + _field(2, 0, _varint(timestamp_ms))
             out += _field(2, 2, sample)
+        for labels, value, timestamp_ms in self.exemplars:
+            exemplar = _labels(labels) + _field(2, 1, struct.pack("<d", value)) + _field(3, 0, _varint(timestamp_ms))
+            out += _field(3, 2, exemplar)
         return out
 
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod limits;
 pub mod metrics;
 pub mod params;
+pub mod query;
 pub mod readiness;
 pub mod status;
 pub mod stores;
@@ -34,6 +35,7 @@ use axum::routing::{get, post};
 pub use error::ApiError;
 pub use limits::Limits;
 pub use metrics::HttpMetrics;
+pub use query::{QueryMetrics, QueryService};
 pub use readiness::Readiness;
 pub use status::{BuildInfo, StoreStats};
 pub use stores::StoreSlot;
@@ -58,6 +60,8 @@ pub struct ApiContext {
     /// Where remote-write (and later StatsD) samples go.
     pub metrics_sink: Arc<dyn ingest::MetricsSink>,
     pub remote_write: ingest::remote_write::RemoteWriteConfig,
+    /// The PromQL engine and the limits queries run under.
+    pub query: QueryService,
 }
 
 /// The main port's router: API, health, self-metrics and the UI.
@@ -79,6 +83,33 @@ pub fn router(context: ApiContext) -> Router {
         .route("/api/v1/status/tsdb", get(tsdb_api::status))
         .route("/api/v1/admin/tsdb/flush", post(tsdb_api::flush))
         .route("/api/v1/export", get(tsdb_api::export))
+        .route(
+            "/api/v1/query",
+            get(query::instant_query).post(query::instant_query),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(query::range_query).post(query::range_query),
+        )
+        .route("/api/v1/series", get(query::series).post(query::series))
+        .route(
+            "/api/v1/labels",
+            get(query::label_names).post(query::label_names),
+        )
+        .route("/api/v1/label/{name}/values", get(query::label_values))
+        .route("/api/v1/metadata", get(query::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(query::query_exemplars).post(query::query_exemplars),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(query::parse_query).post(query::parse_query),
+        )
         .fallback(ui::serve)
         .with_state(context)
         .merge(remote_write)
@@ -150,6 +181,11 @@ pub(crate) mod test_support {
             tsdb: StoreSlot::new("time-series store"),
             metrics_sink: Arc::new(NullSink),
             remote_write: ingest::remote_write::RemoteWriteConfig::default(),
+            query: QueryService::new(
+                promql::Engine::default(),
+                4,
+                QueryMetrics::register(&prometheus::Registry::new()).expect("query metrics"),
+            ),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod histogram;
 pub mod selector;
 pub mod storage;
 pub mod testscript;
+pub mod tools;
 pub mod value;
 
 mod error;

@@ -114,6 +114,30 @@ config_section! {
 }
 
 config_section! {
+    /// PromQL queries: the Prometheus query API on the http listener (used by Grafana
+    /// and the UI) and, later, alert rules.
+    pub struct QueryConfig {
+        /// A query running longer is stopped and answered 503 (errorType "timeout");
+        /// the API's timeout parameter can only lower it.
+        pub timeout: HumanDuration = HumanDuration::secs(120),
+        /// Most samples a query may hold in memory at once; beyond it the query fails
+        /// with 422 naming this limit. 0 means unlimited.
+        pub max_samples: u64 = 50_000_000,
+        /// Most series a query result may have; beyond it the query fails with 422
+        /// naming this limit. 0 means unlimited.
+        pub max_series: u64 = 100_000,
+        /// Queries evaluated at once; more wait for a slot up to their timeout and are
+        /// then answered 503 naming this limit.
+        pub max_concurrency: u64 = 20,
+        /// How far back an instant selector looks for a sample (Prometheus's
+        /// --query.lookback-delta).
+        pub lookback_delta: HumanDuration = HumanDuration::secs(300),
+        /// The resolution of a subquery written without one, as in rate(x[5m])[1h:].
+        pub default_subquery_step: HumanDuration = HumanDuration::secs(60),
+    }
+}
+
+config_section! {
     /// OTLP over gRPC (traces and logs from OpenTelemetry SDKs and Collectors).
     /// The listener opens with the OTLP ingest issue; the address is reserved here.
     pub struct OtlpGrpcConfig {
@@ -262,6 +286,7 @@ pub struct Config {
     pub tsdb: TsdbConfig,
     pub limits: LimitsConfig,
     pub remote_write: RemoteWriteConfig,
+    pub query: QueryConfig,
     pub otlp_grpc: OtlpGrpcConfig,
     pub otlp_http: OtlpHttpConfig,
     pub statsd: StatsdConfig,
@@ -278,12 +303,13 @@ pub struct SectionDoc {
 
 impl Config {
     /// Every section, in the order of the struct above (and of the reference file).
-    pub const SECTIONS: [SectionDoc; 9] = [
+    pub const SECTIONS: [SectionDoc; 10] = [
         section_doc::<StorageConfig>("storage"),
         section_doc::<HttpConfig>("http"),
         section_doc::<TsdbConfig>("tsdb"),
         section_doc::<LimitsConfig>("limits"),
         section_doc::<RemoteWriteConfig>("remote_write"),
+        section_doc::<QueryConfig>("query"),
         section_doc::<OtlpGrpcConfig>("otlp_grpc"),
         section_doc::<OtlpHttpConfig>("otlp_http"),
         section_doc::<StatsdConfig>("statsd"),

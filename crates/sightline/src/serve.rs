@@ -77,6 +77,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         slot: tsdb_slot.clone(),
     });
     let ingest_metrics = ingest::IngestMetrics::register(&registry)?;
+    let query = api::QueryService::new(
+        promql::Engine::new(crate::stores::engine_options(&config)),
+        usize::try_from(config.query.max_concurrency).unwrap_or(usize::MAX),
+        api::QueryMetrics::register(&registry)?,
+    );
     let context = ApiContext {
         readiness: readiness.clone(),
         started_at: SystemTime::now(),
@@ -99,6 +104,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .unwrap_or(usize::MAX),
             label_limits: crate::stores::label_limits(&config),
         },
+        query,
     };
     register_build_info(&context.registry, &context.build)?;
     context.registry.register(Box::new(

@@ -18,6 +18,18 @@ fn usize_from(value: u64) -> usize {
     usize::try_from(value).unwrap_or(usize::MAX)
 }
 
+/// The PromQL engine's settings from `[query]`.
+pub fn engine_options(config: &Config) -> promql::EngineOptions {
+    let query = &config.query;
+    promql::EngineOptions {
+        lookback_delta: query.lookback_delta.0,
+        default_subquery_step: query.default_subquery_step.0,
+        timeout: query.timeout.0,
+        max_samples: usize::try_from(query.max_samples).unwrap_or(usize::MAX),
+        max_series: usize::try_from(query.max_series).unwrap_or(usize::MAX),
+    }
+}
+
 pub fn tsdb_options(config: &Config) -> tsdb::Options {
     let tsdb = &config.tsdb;
     tsdb::Options {

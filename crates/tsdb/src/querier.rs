@@ -94,6 +94,11 @@ impl<'a> Querier<'a> {
         }
     }
 
+    /// Label sets of the matching series with data in range, sorted; no sample is read.
+    pub fn series_labels(&self, matchers: &[Matcher]) -> Vec<Labels> {
+        self.resolve(matchers).into_keys().collect()
+    }
+
     /// Label names of the matching series (every series when `matchers` is empty).
     pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
         let names: BTreeSet<String> = self

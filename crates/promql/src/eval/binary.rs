@@ -487,6 +487,9 @@ impl Evaluator<'_> {
         let mut claimed: HashMap<usize, Vec<bool>> = HashMap::new();
 
         for (i, (m, &sig)) in many.iter().zip(many_sigs).enumerate() {
+            if i % 256 == 255 {
+                self.budget.check()?;
+            }
             let Some(slots) = &one_at[sig] else {
                 continue;
             };

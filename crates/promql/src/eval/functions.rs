@@ -616,6 +616,9 @@ impl Evaluator<'_> {
             let mut points = Vec::with_capacity(steps);
             let mut any = false;
             for (step, t) in grid.times().enumerate() {
+                if step % 256 == 255 {
+                    ev.budget.check()?;
+                }
                 let (lo, hi) = arg.window(t);
                 let (floats, hists) = windows.slice(lo, hi);
                 if floats.is_empty() && hists.is_empty() {

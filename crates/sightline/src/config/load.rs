@@ -357,6 +357,25 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             "must be more than 0 bytes and at most 1GiB".into(),
         );
     }
+    for (key, duration) in [
+        ("query.timeout", config.query.timeout),
+        ("query.lookback_delta", config.query.lookback_delta),
+        (
+            "query.default_subquery_step",
+            config.query.default_subquery_step,
+        ),
+    ] {
+        if duration.0 < std::time::Duration::from_millis(1) {
+            invalid(key, quoted(&duration), "must be at least 1ms".into());
+        }
+    }
+    if config.query.max_concurrency == 0 {
+        invalid(
+            "query.max_concurrency",
+            "0".into(),
+            "must be at least 1".into(),
+        );
+    }
     if config.statsd.flush_interval.0 < std::time::Duration::from_millis(100) {
         invalid(
             "statsd.flush_interval",
