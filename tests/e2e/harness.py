@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import requests
 
@@ -63,6 +65,61 @@ def wait_until(condition: Callable[[], bool], deadline_s: float, what: str, log:
             return
         time.sleep(0.05)
     raise ServerError(f"timed out after {deadline_s}s waiting for {what}\n--- server log ---\n{log()}")
+
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+
+class Prometheus:
+    """A running Debian `prometheus`: its URL and its log."""
+
+    def __init__(self, url: str, log_path: Path) -> None:
+        self.url = url
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+@contextmanager
+def prometheus_process(directory: Path, config: str, port: int | None = None, flags: Sequence[str] = ()) -> Iterator[Prometheus]:
+    """Runs Debian's Prometheus with `config` (YAML) until the block ends; waits until it is ready."""
+    if not Path(PROMETHEUS).is_file():
+        raise ServerError("Debian's prometheus is not installed (tests/setup installs it)")
+    port = port or free_port()
+    config_path = directory / "prometheus.yml"
+    config_path.write_text(config)
+    log_path = directory / "prometheus.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={directory / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                *flags,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    prometheus = Prometheus(f"http://127.0.0.1:{port}", log_path)
+    try:
+        wait_until(lambda: _answers(prometheus.url + "/-/ready"), 60, "Prometheus to be ready", prometheus.log)
+        yield prometheus
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class Server:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import free_port, wait_until
+from harness import prometheus_process
 
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 BENCH = Path(os.environ.get("SIGHTLINE_BENCH_DIR", Path(__file__).resolve().parents[3] / "shared" / "bench"))
 # 2026-11-21T17:58:37.321Z: on no minute, second or 15 s boundary.
 START_MS = 1_795_283_917_321
@@ -122,45 +120,9 @@ def send(payload: Path, url: str) -> None:
 
 @pytest.fixture
 def prometheus(tmp_path: Path):
-    assert Path(PROMETHEUS).is_file(), "Debian's prometheus is not installed (tests/setup installs it)"
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-remote-write-receiver",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(
-            lambda: ready(url),
-            60,
-            "Prometheus to be ready",
-            lambda: log_path.read_text(errors="replace"),
-        )
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def ready(url: str) -> bool:
-    try:
-        return requests.get(url + "/-/ready", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
+    config = "global:\n  scrape_interval: 1m\nscrape_configs: []\n"
+    with prometheus_process(tmp_path, config, flags=["--web.enable-remote-write-receiver"]) as prometheus:
+        yield prometheus.url
 
 
 def range_query(url: str, query: str) -> dict:

@@ -3,28 +3,21 @@ Sightline stored matches Prometheus's own copy exactly."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from harness import free_port, wait_until
+from harness import free_port, prometheus_process, wait_until
 from remote_write import export, same_value
 
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SELECTOR = '{__name__=~"up|scrape_samples_scraped|process_cpu_seconds_total|prometheus_http_requests_total|go_memstats_alloc_bytes|prometheus_tsdb_head_series"}'
 
 
 @pytest.fixture
 def prometheus(server, tmp_path: Path):
-    assert Path(PROMETHEUS).is_file(), "Debian's prometheus is not installed (tests/setup installs it)"
     port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        f"""
+    config = f"""
 global:
   scrape_interval: 1s
 scrape_configs:
@@ -39,28 +32,8 @@ remote_write:
     metadata_config:
       send_interval: 1s
 """
-    )
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        yield url, lambda: log_path.read_text(errors="replace")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with prometheus_process(tmp_path, config, port) as prometheus:
+        yield prometheus.url, prometheus.log
 
 
 def prometheus_samples(url: str) -> dict[tuple, list[tuple[int, str]]]:
