@@ -187,6 +187,9 @@ ERRORS = {
     "many_to_many": "sum by (job, instance) (rate(http_requests_total[5m])) / on(job) sum by (job) (rate(http_requests_total[5m]))",
     "duplicate_output": 'label_replace(node_cpu_seconds_total{instance="host-0000:9100", mode="idle"}, "cpu", "any", "", "")',
     "range_of_instant": "rate(node_load1)",
+    "string_parameter": 'topk("x", node_load1)',
+    "unknown_function": "rated(node_load1[5m])",
+    "zero_subquery_step": "node_load1[1m:0s]",
 }
 
 
