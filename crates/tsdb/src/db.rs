@@ -188,7 +188,7 @@ impl Db {
     /// Syncs the WAL to disk (the background task calls this under
     /// [`FsyncPolicy::Interval`]).
     pub fn sync_wal(&self) -> Result<(), Error> {
-        self.wal.sync()
+        Ok(self.wal.sync()?)
     }
 
     /// Syncs the WAL and refuses further writes. The head is not written to blocks: the
@@ -198,7 +198,7 @@ impl Db {
             return Ok(());
         }
         let _exclusive = write_lock(&self.gate);
-        self.wal.close()
+        Ok(self.wal.close()?)
     }
 
     pub fn is_closed(&self) -> bool {

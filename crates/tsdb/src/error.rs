@@ -24,6 +24,23 @@ pub enum Error {
     Closed,
 }
 
+impl From<wal::Error> for Error {
+    fn from(err: wal::Error) -> Self {
+        match err {
+            wal::Error::Io {
+                action,
+                path,
+                source,
+            } => Error::Io {
+                action,
+                path,
+                source,
+            },
+            wal::Error::Closed => Error::Closed,
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn io(
         action: &'static str,

@@ -10,8 +10,9 @@ use super::{Db, read_lock};
 use crate::Error;
 use crate::head::SeriesLimitError;
 use crate::head::series::{Admission, MemSeries, StoredExemplar};
+use crate::wal::RECORD_CHUNK;
 use crate::wal::record::{self, ExemplarRecord, MetadataRecord, RefSample};
-use crate::wal::segment::{RECORD_CHUNK, frame_with};
+use crate::wal::segment::frame_with;
 
 /// Why samples of a series were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

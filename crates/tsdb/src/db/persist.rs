@@ -13,8 +13,9 @@ use crate::block::cache::PageCache;
 use crate::block::meta::Compaction;
 use crate::block::writer::BlockWriter;
 use crate::head::series::{StoredExemplar, merge_sorted};
+use crate::wal::RECORD_CHUNK;
 use crate::wal::record::{self, ExemplarRecord, MetadataRecord, RefSample};
-use crate::wal::segment::{RECORD_CHUNK, frame_with};
+use crate::wal::segment::frame_with;
 
 /// What [`Db::flush`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -289,7 +290,8 @@ impl Db {
                 frame_with(&mut frames, |out| record::encode_metadata(out, &records));
             }
             flush(&mut frames, true)
-        })
+        })?;
+        Ok(())
     }
 
     fn install_blocks(&self, added: Vec<Arc<Block>>, removed: &[Arc<Block>]) {

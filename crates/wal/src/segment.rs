@@ -13,10 +13,6 @@ pub const MAX_FRAME_PAYLOAD: usize = 256 << 20;
 
 const HEADER_LEN: usize = 8;
 
-/// Most items in one WAL record written by this crate: keeps every frame far below
-/// [`MAX_FRAME_PAYLOAD`] whatever the batch size.
-pub const RECORD_CHUNK: usize = 1 << 16;
-
 /// Appends one frame holding `payload` to `out`.
 pub fn frame_into(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
