@@ -164,9 +164,151 @@ impl fmt::Display for PrometheusDuration {
     }
 }
 
+/// An RFC 3339 timestamp (`2026-11-21T17:58:30.123456789Z`, `...+02:00`; `t` or a space
+/// may separate date and time) with up to nanosecond precision.
+pub fn parse_rfc3339(text: &str) -> Option<UnixNanos> {
+    let bytes = text.as_bytes();
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if bytes.len() < 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't' | b' ')
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    if bytes[13] != b':' || bytes[16] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut nanos = 0i64;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        // Digits past nanoseconds are dropped, not rounded.
+        for (i, digit) in fraction.bytes().take(digits.min(9)).enumerate() {
+            nanos += i64::from(digit - b'0') * 10i64.pow(8 - i as u32);
+        }
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            sign * (rest[1..3].parse::<i64>().ok()? * 60 + rest[4..6].parse::<i64>().ok()?)
+        }
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    seconds
+        .checked_mul(1_000_000_000)
+        .and_then(|ns| ns.checked_add(nanos))
+        .map(UnixNanos)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The proleptic Gregorian date `(year, month, day)` of a count of days since
+/// 1970-01-01; the inverse of [`days_from_civil`].
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// An instant in RFC 3339, UTC, with nanoseconds: `2026-11-21T17:58:30.123456789Z`.
+pub fn format_rfc3339(instant: UnixNanos) -> String {
+    let seconds = instant.0.div_euclid(1_000_000_000);
+    let nanos = instant.0.rem_euclid(1_000_000_000);
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let in_day = seconds.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        in_day / 3600,
+        in_day / 60 % 60,
+        in_day % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parses_to_nanoseconds_and_formats_back() {
+        let cases = [
+            ("2026-11-21T17:58:30Z", 1_795_283_910_000_000_000),
+            ("2026-11-21T17:58:30.123456789Z", 1_795_283_910_123_456_789),
+            ("2026-11-21T17:58:30.1234567891Z", 1_795_283_910_123_456_789),
+            ("2026-11-21 19:58:30.5+02:00", 1_795_283_910_500_000_000),
+            ("1970-01-01T00:00:00Z", 0),
+            ("1969-12-31T23:59:59.5Z", -500_000_000),
+            ("2000-02-29T12:00:00Z", 951_825_600_000_000_000),
+        ];
+        for (text, nanos) in cases {
+            assert_eq!(parse_rfc3339(text), Some(UnixNanos(nanos)), "{text}");
+        }
+        for bad in [
+            "2026-13-01T00:00:00Z",
+            "2026-11-21",
+            "2026-11-21T17:58:30",
+            "2026-11-21T17:58:30.Z",
+            "x",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(
+            format_rfc3339(UnixNanos(1_795_283_910_123_456_789)),
+            "2026-11-21T17:58:30.123456789Z"
+        );
+        assert_eq!(
+            format_rfc3339(UnixNanos(-500_000_000)),
+            "1969-12-31T23:59:59.500000000Z"
+        );
+        for days in [-800_000, -1, 0, 59, 10_957, 20_778, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
+        }
+    }
 
     #[test]
     fn parses_prometheus_durations() {

@@ -112,20 +112,6 @@ pub(crate) fn natural_less(a: &str, b: &str) -> bool {
     false
 }
 
-/// A civil date from days since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
@@ -135,7 +121,7 @@ fn date_part(name: &str, seconds: f64) -> f64 {
     let seconds = seconds as i64;
     let days = seconds.div_euclid(86_400);
     let in_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = model::time::civil_from_days(days);
     let days_before_month = |y: i64, m: u32| -> u32 {
         const CUMULATIVE: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
         CUMULATIVE[(m - 1) as usize] + u32::from(m > 2 && is_leap(y))
