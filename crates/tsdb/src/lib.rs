@@ -15,7 +15,7 @@
 pub mod block;
 pub mod cardinality;
 pub mod chunk;
-pub mod encoding;
+pub use ::wal::codec as encoding;
 pub mod head;
 pub mod matcher;
 pub mod metrics;

@@ -17,6 +17,7 @@
 //! crash; [`FsyncPolicy::Interval`] syncs in the background, so at most that interval of
 //! acknowledged writes can be lost to a power failure.
 
+pub mod codec;
 pub mod segment;
 
 use std::fs::{File, OpenOptions};

@@ -1,4 +1,4 @@
-//! Varints and a bounds-checked decoder, shared by the WAL and the block format.
+//! Varints and a bounds-checked decoder for record payloads and the stores' file formats.
 //!
 //! Every read returns [`Corrupt`] instead of panicking, so damaged files are reported,
 //! never trusted.
