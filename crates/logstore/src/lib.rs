@@ -1,11 +1,29 @@
 //! The log store: every log line, durable, full-text and field searchable.
 //!
-//! Owns (filled by the logs issue): the write-ahead log of `model::LogRecord`s, a Tantivy
-//! index partitioned by time, the commit policy that makes new lines searchable within
-//! seconds, background merges, retention by whole partition, and the read path (search,
-//! histograms, top values, every line of one trace or correlation id, live tail).
+//! Owns: the write-ahead log of normalized [`model::LogRecord`]s (in the shared `wal`
+//! crate's log, `record`), one Tantivy index per time partition (`schema`), the indexer
+//! thread and its commit policy that makes new lines searchable within about a second,
+//! background merges on a bounded pool, retention by whole partition, the search
+//! language (`query`), and the read path (`search`: search with a cursor, the volume
+//! histogram, top values, every line of one trace or correlation id).
 //!
 //! Must not know: HTTP, any ingest wire format (Elasticsearch bulk, Loki push, OTLP),
 //! the other stores.
 //!
-//! Its data lives in `<data_dir>/logs/`.
+//! Its data lives in `<data_dir>/logs/`: `wal/` and `partitions/<YYYYMMDD>[T<HH>]/`.
+//!
+//! Start reading at [`LogStore::open`] and [`LogStore::append`].
+
+mod error;
+pub mod metrics;
+pub mod query;
+pub mod record;
+pub mod schema;
+pub mod search;
+mod store;
+
+pub use error::Error;
+pub use metrics::LogMetrics;
+pub use search::{Cursor, Direction, Hit, SearchRequest, SearchResult, TopField};
+pub use store::{AppendOutcome, LogStore, OpenStats, Options, Partition, Partitioning, Rejection};
+pub use wal::{FsyncPolicy, WalOptions};

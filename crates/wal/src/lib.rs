@@ -431,6 +431,20 @@ pub fn replay(
     Ok(stats)
 }
 
+/// The number the next segment written to `dir` must have: above every segment and
+/// checkpoint there (1 for an empty or missing directory).
+pub fn next_segment(dir: &Path) -> Result<u64, Error> {
+    if !dir.exists() {
+        return Ok(1);
+    }
+    let (checkpoint, segments) = list(dir)?;
+    Ok(checkpoint
+        .into_iter()
+        .chain(segments)
+        .max()
+        .map_or(1, |seq| seq + 1))
+}
+
 fn checkpoint_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{CHECKPOINT_PREFIX}{seq:08}"))
 }

@@ -240,3 +240,17 @@ fn concurrent_appends_syncs_and_rotations_do_not_deadlock() {
     wal.close().expect("close");
     assert_eq!(replayed(dir.path()).0.len(), 2 * 300 + 2 * 270);
 }
+
+#[test]
+fn next_segment_is_above_every_segment_and_checkpoint() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    assert_eq!(
+        next_segment(&empty.path().join("absent")).expect("absent"),
+        1
+    );
+    assert_eq!(next_segment(empty.path()).expect("empty"), 1);
+    let dir = write_log(6, 2);
+    assert_eq!(next_segment(dir.path()).expect("segments"), 4);
+    write_checkpoint(dir.path(), 3, |_| Ok(())).expect("checkpoint");
+    assert_eq!(next_segment(dir.path()).expect("checkpoint"), 4);
+}
