@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod limits;
+pub mod logs_api;
 pub mod metrics;
 pub mod params;
 pub mod query;
@@ -62,6 +63,13 @@ pub struct ApiContext {
     pub remote_write: ingest::remote_write::RemoteWriteConfig,
     /// The PromQL engine and the limits queries run under.
     pub query: QueryService,
+    /// The log store, once open.
+    pub logs: StoreSlot<logstore::LogStore>,
+    /// Where ingested log lines go.
+    pub log_sink: Arc<dyn ingest::LogSink>,
+    pub json_logs: ingest::json_logs::JsonLogsConfig,
+    /// Live tails open now.
+    pub tail_slots: logs_api::TailSlots,
 }
 
 /// The main port's router: API, health, self-metrics and the UI.
@@ -71,6 +79,11 @@ pub fn router(context: ApiContext) -> Router {
     let remote_write = ingest::remote_write::router(
         Arc::clone(&context.metrics_sink),
         context.remote_write,
+        context.ingest_metrics.clone(),
+    );
+    let json_logs = ingest::json_logs::router(
+        Arc::clone(&context.log_sink),
+        context.json_logs.clone(),
         context.ingest_metrics.clone(),
     );
     let context = Arc::new(context);
@@ -110,9 +123,18 @@ pub fn router(context: ApiContext) -> Router {
             "/api/v1/parse_query",
             get(query::parse_query).post(query::parse_query),
         )
+        .route(
+            "/api/v1/logs/search",
+            get(logs_api::search).post(logs_api::search),
+        )
+        .route("/api/v1/logs/histogram", get(logs_api::histogram))
+        .route("/api/v1/logs/top", get(logs_api::top))
+        .route("/api/v1/logs/trace/{id}", get(logs_api::trace))
+        .route("/api/v1/logs/tail", get(logs_api::tail))
         .fallback(ui::serve)
         .with_state(context)
         .merge(remote_write)
+        .merge(json_logs)
         .layer(axum::middleware::from_fn_with_state(
             limits,
             limits::limit_body_and_time,
@@ -156,6 +178,22 @@ pub(crate) mod test_support {
         }
     }
 
+    /// Accepts every line.
+    #[derive(Debug)]
+    pub(crate) struct NullLogSink;
+
+    impl ingest::LogSink for NullLogSink {
+        fn write(
+            &self,
+            lines: &[model::LogRecord],
+        ) -> Result<ingest::LogWriteOutcome, ingest::SinkError> {
+            Ok(ingest::LogWriteOutcome {
+                accepted: lines.len(),
+                rejected: Vec::new(),
+            })
+        }
+    }
+
     pub(crate) fn context() -> ApiContext {
         let registry = prometheus::Registry::new();
         ApiContext {
@@ -186,6 +224,10 @@ pub(crate) mod test_support {
                 4,
                 QueryMetrics::register(&prometheus::Registry::new()).expect("query metrics"),
             ),
+            logs: StoreSlot::new("log store"),
+            log_sink: Arc::new(NullLogSink),
+            json_logs: ingest::json_logs::JsonLogsConfig::default(),
+            tail_slots: logs_api::TailSlots::default(),
         }
     }
 }

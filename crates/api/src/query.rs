@@ -254,35 +254,6 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadData, message)
 }
 
-/// Parameters from the URL and, for a form POST, the body.
-fn form(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Vec<(String, String)> {
-    let mut pairs = params::pairs(query);
-    let is_form = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if is_form && !body.is_empty() {
-        pairs.extend(form_urlencoded::parse(body).into_owned());
-    }
-    pairs
-}
-
-/// A duration parameter: Prometheus durations (`30s`, `1m30s`) or seconds (`15`, `0.5`).
-fn parse_duration_param(name: &str, text: &str) -> Result<Duration, ApiError> {
-    let invalid = || {
-        bad(format!(
-            "invalid parameter {name:?}: cannot parse {text:?} to a valid duration"
-        ))
-    };
-    if let Ok(seconds) = text.parse::<f64>() {
-        if !seconds.is_finite() || !(0.0..=1e10).contains(&seconds) {
-            return Err(invalid());
-        }
-        return Ok(Duration::from_secs_f64(seconds));
-    }
-    model::time::parse_duration(text).map_err(|_| invalid())
-}
-
 fn time_param(pairs: &[(String, String)], name: &str) -> Result<Option<i64>, ApiError> {
     params::last(pairs, name)
         .filter(|text| !text.is_empty())
@@ -300,7 +271,7 @@ fn now_ms() -> i64 {
 fn query_timeout(service: &QueryService, pairs: &[(String, String)]) -> Result<Duration, ApiError> {
     let limit = service.engine.options().timeout;
     match params::last(pairs, "timeout").filter(|t| !t.is_empty()) {
-        Some(text) => Ok(parse_duration_param("timeout", text)?.min(limit)),
+        Some(text) => Ok(params::parse_duration("timeout", text)?.min(limit)),
         None => Ok(limit),
     }
 }
@@ -324,7 +295,7 @@ pub(crate) async fn instant_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let pairs = form(query.as_deref(), &headers, &body);
+    let pairs = params::form(query.as_deref(), &headers, &body);
     let text = query_param(&pairs)?;
     let time = time_param(&pairs, "time")?.unwrap_or_else(now_ms);
     let service = &context.query;
@@ -350,7 +321,7 @@ pub(crate) async fn range_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let pairs = form(query.as_deref(), &headers, &body);
+    let pairs = params::form(query.as_deref(), &headers, &body);
     let text = query_param(&pairs)?;
     let start = time_param(&pairs, "start")?.ok_or_else(|| {
         bad("invalid parameter \"start\": cannot parse \"\" to a valid timestamp")
@@ -363,7 +334,7 @@ pub(crate) async fn range_query(
         ));
     }
     let step_text = params::last(&pairs, "step").unwrap_or("");
-    let step = parse_duration_param("step", step_text)?;
+    let step = params::parse_duration("step", step_text)?;
     let step_ms = step.as_millis() as i64;
     if step_ms <= 0 {
         return Err(bad(
@@ -652,7 +623,7 @@ pub(crate) async fn series(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let pairs = form(query.as_deref(), &headers, &body);
+    let pairs = params::form(query.as_deref(), &headers, &body);
     let alternatives = match_params(&pairs)?;
     if alternatives.is_empty() {
         return Err(bad("no match[] parameter provided"));
@@ -695,7 +666,7 @@ pub(crate) async fn label_names(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let pairs = form(query.as_deref(), &headers, &body);
+    let pairs = params::form(query.as_deref(), &headers, &body);
     let alternatives = match_params(&pairs)?;
     let (start, end) = range_params(&pairs)?;
     let limit = limit_param(&pairs)?;
@@ -851,7 +822,7 @@ pub(crate) async fn query_exemplars(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let pairs = form(query.as_deref(), &headers, &body);
+    let pairs = params::form(query.as_deref(), &headers, &body);
     let text = query_param(&pairs)?;
     let (start, end) = range_params(&pairs)?;
     let selectors = promql::tools::selectors(&text).map_err(|err| query_error(&err))?;
@@ -902,7 +873,7 @@ pub(crate) async fn format_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let pairs = form(query.as_deref(), &headers, &body);
+    let pairs = params::form(query.as_deref(), &headers, &body);
     let text = query_param(&pairs)?;
     let formatted = promql::tools::format_query(&text).map_err(|err| query_error(&err))?;
     Ok(success(serde_json::Value::String(formatted), &[]))
@@ -914,7 +885,7 @@ pub(crate) async fn parse_query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let pairs = form(query.as_deref(), &headers, &body);
+    let pairs = params::form(query.as_deref(), &headers, &body);
     let text = query_param(&pairs)?;
     let tree = promql::tools::syntax_tree(&text).map_err(|err| query_error(&err))?;
     Ok(success(tree, &[]))

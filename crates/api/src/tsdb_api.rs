@@ -14,7 +14,7 @@ use crate::{ApiContext, ApiError};
 /// Most samples one export may return.
 const MAX_EXPORT_SAMPLES: usize = 20_000_000;
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)

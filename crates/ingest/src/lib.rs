@@ -11,8 +11,11 @@
 //! and implemented by the composition root (the `sightline` binary), so a protocol can
 //! be tested without a store and a store without a protocol.
 
+pub mod body;
 pub mod fuzzing;
+pub mod json_logs;
 pub mod metrics;
+pub mod normalize;
 pub mod protowire;
 pub mod remote_write;
 pub mod sink;
@@ -20,5 +23,7 @@ pub mod statsd;
 pub mod validate;
 
 pub use metrics::{IngestMetrics, Protocol, ProtocolCounters, Signal};
-pub use sink::{MetricsSink, SeriesRejection, SinkError, WriteOutcome};
+pub use sink::{
+    LineRejection, LogSink, LogWriteOutcome, MetricsSink, SeriesRejection, SinkError, WriteOutcome,
+};
 pub use validate::{LabelLimits, LabelProblem};

@@ -41,3 +41,28 @@ pub struct SinkError {
 pub trait MetricsSink: Send + Sync + std::fmt::Debug {
     fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteOutcome, SinkError>;
 }
+
+/// One refused log line of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRejection {
+    /// Index into the batch's lines.
+    pub line_idx: usize,
+    /// Short identifier for reject counters (`too_old`, ...).
+    pub reason: &'static str,
+    /// A sentence naming the problem.
+    pub message: String,
+}
+
+/// What a log sink did with a batch. Every line not rejected is durable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogWriteOutcome {
+    pub accepted: usize,
+    pub rejected: Vec<LineRejection>,
+}
+
+/// Receives normalized log lines. Called from a blocking thread: it may do I/O. An
+/// `Err` of kind `TooManyRequests` means the store is behind: nothing was written and
+/// the same batch can be retried shortly.
+pub trait LogSink: Send + Sync + std::fmt::Debug {
+    fn write(&self, lines: &[model::LogRecord]) -> Result<LogWriteOutcome, SinkError>;
+}

@@ -261,7 +261,8 @@ impl LogStore {
             hits.reverse();
         }
         hits.truncate(limit);
-        if hits.len() == limit {
+        let more = request.after.is_some() || result.total > limit as u64;
+        if hits.len() == limit && more {
             result.next = hits.last().map(|h| Cursor {
                 timestamp: h.timestamp,
                 seq: h.seq,
@@ -269,6 +270,48 @@ impl LogStore {
         }
         result.hits = hits;
         Ok(result)
+    }
+
+    /// Lines matching `query_text` numbered `from_seq..below_seq` (append order), oldest
+    /// number first, at most `limit`: what live tail streams. Pass
+    /// [`LogStore::searchable_below`] as `below_seq` so no line is skipped while it is
+    /// still being indexed.
+    pub fn lines_numbered(
+        &self,
+        query_text: &str,
+        from_seq: u64,
+        below_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Hit>, Error> {
+        if from_seq >= below_seq {
+            return Ok(Vec::new());
+        }
+        let fields = self.shared.fields;
+        let parsed = query::parse(query_text)?;
+        let numbered = all_of(vec![
+            query::to_tantivy(&parsed, &fields)?,
+            Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_u64(fields.seq, from_seq)),
+                Bound::Excluded(Term::from_field_u64(fields.seq, below_seq)),
+            )),
+        ]);
+        let limit = limit.clamp(1, MAX_LIMIT);
+        let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("seq", Order::Asc);
+        let mut hits = Vec::new();
+        for partition in self.partitions_between(i64::MIN, i64::MAX) {
+            let searcher = partition.reader.searcher();
+            let found = searcher
+                .search(&numbered, &top)
+                .map_err(search_error(&partition))?;
+            for (_, address) in found {
+                let doc: TantivyDocument =
+                    searcher.doc(address).map_err(search_error(&partition))?;
+                hits.push(hit(&fields, &doc));
+            }
+        }
+        hits.sort_by_key(|h| h.seq);
+        hits.truncate(limit);
+        Ok(hits)
     }
 
     /// Every line of one request: its trace id (32 hex digits) or correlation id, oldest

@@ -138,6 +138,52 @@ config_section! {
 }
 
 config_section! {
+    /// The log store (in storage.data_dir/logs) and the log ingest endpoints on the http
+    /// listener: POST /api/v1/logs (NDJSON or a JSON array) and the protocols that
+    /// follow. Lines are searchable about commit_interval after they are acknowledged.
+    pub struct LogsConfig {
+        /// The time span of one index partition: "day" or "hour". Searches open only the
+        /// partitions their time range overlaps; retention deletes whole partitions.
+        pub partition: LogPartition = LogPartition::Day,
+        /// How often new lines are committed to the index (and become searchable).
+        pub commit_interval: HumanDuration = HumanDuration::secs(1),
+        /// Delete partitions wholly older than this; lines older than it are refused.
+        /// "0s" keeps everything.
+        pub retention: HumanDuration = HumanDuration::secs(7 * 24 * 3600),
+        /// Delete the oldest partitions while all of them exceed this size (the newest
+        /// is kept). 0 means no size limit.
+        pub retention_size: ByteSize = ByteSize(0),
+        /// Lines stamped further ahead of this server's clock are refused.
+        pub max_future: HumanDuration = HumanDuration::secs(600),
+        /// When the log store's write-ahead log reaches the disk; as tsdb.wal_fsync.
+        pub wal_fsync: FsyncPolicyName = FsyncPolicyName::Interval,
+        /// How often the WAL is fsynced under wal_fsync = "interval".
+        pub wal_fsync_interval: HumanDuration = HumanDuration::secs(1),
+        /// Size at which a WAL segment file is closed and a new one started.
+        pub wal_segment_size: ByteSize = ByteSize::mib(64),
+        /// Indexing memory of each indexing thread of an open partition (at least 15MiB);
+        /// when full, the thread writes a segment to disk.
+        pub indexing_memory: ByteSize = ByteSize::mib(64),
+        /// Threads that index lines into each open partition.
+        pub indexing_threads: u64 = 2,
+        /// Memory of acknowledged lines waiting for the indexer; beyond it appends are
+        /// answered 429 with Retry-After.
+        pub max_indexing_queue: ByteSize = ByteSize::mib(256),
+        /// Longest line accepted; a longer one is refused on its own.
+        pub max_line_size: ByteSize = ByteSize::kib(256),
+        /// Most fields in one line after nested objects are flattened.
+        pub max_fields: u64 = 1000,
+        /// Deepest nesting of objects and arrays in one line.
+        pub max_depth: u64 = 32,
+        /// Largest request body after Content-Encoding (gzip, zstd, deflate) is undone.
+        pub max_decompressed_size: ByteSize = ByteSize::mib(64),
+        /// Fields that carry a request's correlation id, for services that do not
+        /// propagate a trace id: searched together with trace ids by the trace lookup.
+        pub correlation_fields: Vec<String> = ingest::normalize::LogConfig::default().correlation_fields,
+    }
+}
+
+config_section! {
     /// OTLP over gRPC (traces and logs from OpenTelemetry SDKs and Collectors).
     /// The listener opens with the OTLP ingest issue; the address is reserved here.
     pub struct OtlpGrpcConfig {
@@ -269,6 +315,14 @@ pub enum FsyncPolicyName {
     Never,
 }
 
+/// The time span of one log index partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogPartition {
+    Hour,
+    Day,
+}
+
 /// How Sightline writes its own logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -287,6 +341,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub remote_write: RemoteWriteConfig,
     pub query: QueryConfig,
+    pub logs: LogsConfig,
     pub otlp_grpc: OtlpGrpcConfig,
     pub otlp_http: OtlpHttpConfig,
     pub statsd: StatsdConfig,
@@ -303,13 +358,14 @@ pub struct SectionDoc {
 
 impl Config {
     /// Every section, in the order of the struct above (and of the reference file).
-    pub const SECTIONS: [SectionDoc; 10] = [
+    pub const SECTIONS: [SectionDoc; 11] = [
         section_doc::<StorageConfig>("storage"),
         section_doc::<HttpConfig>("http"),
         section_doc::<TsdbConfig>("tsdb"),
         section_doc::<LimitsConfig>("limits"),
         section_doc::<RemoteWriteConfig>("remote_write"),
         section_doc::<QueryConfig>("query"),
+        section_doc::<LogsConfig>("logs"),
         section_doc::<OtlpGrpcConfig>("otlp_grpc"),
         section_doc::<OtlpHttpConfig>("otlp_http"),
         section_doc::<StatsdConfig>("statsd"),

@@ -69,7 +69,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let readiness = Readiness::new();
     readiness.register("tsdb");
+    readiness.register("logs");
     let registry = prometheus::Registry::new();
+    let logs_slot: StoreSlot<logstore::LogStore> = StoreSlot::new("log store");
+    let log_metrics = logstore::LogMetrics::new();
+    log_metrics.register(&registry)?;
     let tsdb_slot: StoreSlot<tsdb::Db> = StoreSlot::new("time-series store");
     let tsdb_metrics = tsdb::TsdbMetrics::new();
     tsdb_metrics.register(&registry)?;
@@ -105,6 +109,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             label_limits: crate::stores::label_limits(&config),
         },
         query,
+        logs: logs_slot.clone(),
+        log_sink: Arc::new(crate::stores::LogStoreSink {
+            slot: logs_slot.clone(),
+        }),
+        json_logs: crate::stores::json_logs_config(&config),
+        tail_slots: api::logs_api::TailSlots::default(),
     };
     register_build_info(&context.registry, &context.build)?;
     context.registry.register(Box::new(
@@ -167,7 +177,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
 
-    // The stores open now, each replaying its write-ahead log; /-/ready says 503 until then.
+    // The stores open now, in parallel, each replaying its write-ahead log; /-/ready
+    // says 503 until both are open.
+    let logs_dir = data_dir.store_dir("logs");
+    let log_options = crate::stores::log_store_options(&config);
+    let logs_opening = tokio::task::spawn_blocking(move || {
+        logstore::LogStore::open(&logs_dir, log_options, log_metrics)
+    });
     let tsdb_dir = data_dir.store_dir("tsdb");
     let options = crate::stores::tsdb_options(&config);
     let opened =
@@ -200,6 +216,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let tsdb_background = tsdb::Background::start(Arc::clone(&db), TSDB_MAINTENANCE_INTERVAL);
     tsdb_slot.set(Arc::clone(&db));
     readiness.mark_ready("tsdb");
+
+    let (log_store, log_report) = logs_opening
+        .await
+        .context("opening the log store panicked")?
+        .context("cannot open the log store")?;
+    let log_store = Arc::new(log_store);
+    info!(
+        partitions = log_report.partitions,
+        replayed_lines = log_report.replayed_lines,
+        damaged_wal_segments = log_report.wal.damaged_segments,
+        "log store open"
+    );
+    if log_report.wal.damaged_segments > 0
+        || log_report.wal.missing_segments > 0
+        || log_report.damaged_partitions > 0
+    {
+        warn!(
+            damaged_segments = log_report.wal.damaged_segments,
+            bytes_lost = log_report.wal.bytes_lost,
+            missing_segments = log_report.wal.missing_segments,
+            damaged_partitions = log_report.damaged_partitions,
+            "the log store was damaged; everything before the damage was recovered and damaged partitions were set aside"
+        );
+    }
+    logs_slot.set(Arc::clone(&log_store));
+    readiness.mark_ready("logs");
     info!("ready");
 
     let signal_name = tokio::select! {
@@ -233,6 +275,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("closing the time-series store panicked")?
         .context("cannot close the time-series store cleanly")?;
+    tokio::task::spawn_blocking(move || log_store.close())
+        .await
+        .context("closing the log store panicked")?
+        .context("cannot close the log store cleanly")?;
     drop(data_dir);
     info!("shutdown complete");
     Ok(())

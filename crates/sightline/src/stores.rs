@@ -4,11 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::StoreSlot;
-use ingest::{LabelLimits, MetricsSink, SeriesRejection, SinkError, WriteOutcome};
+use ingest::{
+    LabelLimits, LineRejection, LogSink, LogWriteOutcome, MetricsSink, SeriesRejection, SinkError,
+    WriteOutcome,
+};
 use model::ErrorKind;
 use model::write::WriteBatch;
 
-use crate::config::{Config, FsyncPolicyName};
+use crate::config::{Config, FsyncPolicyName, LogPartition};
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
@@ -33,14 +36,11 @@ pub fn engine_options(config: &Config) -> promql::EngineOptions {
 pub fn tsdb_options(config: &Config) -> tsdb::Options {
     let tsdb = &config.tsdb;
     tsdb::Options {
-        wal: tsdb::WalOptions {
-            fsync: match tsdb.wal_fsync {
-                FsyncPolicyName::Always => tsdb::FsyncPolicy::Always,
-                FsyncPolicyName::Interval => tsdb::FsyncPolicy::Interval(tsdb.wal_fsync_interval.0),
-                FsyncPolicyName::Never => tsdb::FsyncPolicy::Never,
-            },
-            segment_max_bytes: tsdb.wal_segment_size.0,
-        },
+        wal: wal_options(
+            tsdb.wal_fsync,
+            tsdb.wal_fsync_interval.0,
+            tsdb.wal_segment_size.0,
+        ),
         block_duration_ms: millis(tsdb.block_duration.0),
         out_of_order_window_ms: millis(tsdb.out_of_order_window.0),
         max_future_ms: millis(tsdb.max_future.0),
@@ -53,6 +53,94 @@ pub fn tsdb_options(config: &Config) -> tsdb::Options {
         max_exemplars_per_series: usize_from(tsdb.max_exemplars_per_series),
         compression_level: 3,
         page_cache_bytes: usize_from(tsdb.page_cache_size.0),
+    }
+}
+
+fn wal_options(policy: FsyncPolicyName, interval: Duration, segment_bytes: u64) -> wal::WalOptions {
+    wal::WalOptions {
+        fsync: match policy {
+            FsyncPolicyName::Always => wal::FsyncPolicy::Always,
+            FsyncPolicyName::Interval => wal::FsyncPolicy::Interval(interval),
+            FsyncPolicyName::Never => wal::FsyncPolicy::Never,
+        },
+        segment_max_bytes: segment_bytes,
+    }
+}
+
+/// The log store's settings from `[logs]`.
+pub fn log_store_options(config: &Config) -> logstore::Options {
+    let logs = &config.logs;
+    logstore::Options {
+        partitioning: match logs.partition {
+            LogPartition::Hour => logstore::Partitioning::Hourly,
+            LogPartition::Day => logstore::Partitioning::Daily,
+        },
+        commit_interval: logs.commit_interval.0,
+        retention: logs.retention.0,
+        retention_bytes: logs.retention_size.0,
+        max_future: logs.max_future.0,
+        wal: wal_options(
+            logs.wal_fsync,
+            logs.wal_fsync_interval.0,
+            logs.wal_segment_size.0,
+        ),
+        indexing_memory_per_thread: usize_from(logs.indexing_memory.0),
+        indexing_threads: usize_from(logs.indexing_threads),
+        merge_threads: 1,
+        max_indexing_queue: usize_from(logs.max_indexing_queue.0),
+        max_open_writers: 3,
+        compression_level: 3,
+    }
+}
+
+/// How log lines are normalized and bounded, from `[logs]`.
+pub fn json_logs_config(config: &Config) -> ingest::json_logs::JsonLogsConfig {
+    let logs = &config.logs;
+    ingest::json_logs::JsonLogsConfig {
+        log: ingest::normalize::LogConfig {
+            correlation_fields: logs.correlation_fields.clone(),
+            max_line_bytes: usize_from(logs.max_line_size.0),
+            max_fields: usize_from(logs.max_fields),
+            max_depth: usize_from(logs.max_depth),
+        },
+        max_decompressed_bytes: usize_from(logs.max_decompressed_size.0),
+    }
+}
+
+/// Log lines into the log store.
+#[derive(Debug, Clone)]
+pub struct LogStoreSink {
+    pub slot: StoreSlot<logstore::LogStore>,
+}
+
+impl LogSink for LogStoreSink {
+    fn write(&self, lines: &[model::LogRecord]) -> Result<LogWriteOutcome, SinkError> {
+        let store = self.slot.get().ok_or_else(|| SinkError {
+            kind: ErrorKind::Unavailable,
+            message: "the log store is still opening (replaying its write-ahead log)".into(),
+        })?;
+        let outcome = store.append(lines).map_err(|err| SinkError {
+            kind: err.kind(),
+            message: err.to_string(),
+        })?;
+        let retention = |reason: logstore::Rejection| match reason {
+            logstore::Rejection::TooOld => "the line is older than logs.retention".to_owned(),
+            logstore::Rejection::TooNew => {
+                "the line's timestamp is further in the future than logs.max_future".to_owned()
+            }
+        };
+        Ok(LogWriteOutcome {
+            accepted: outcome.accepted,
+            rejected: outcome
+                .rejected
+                .into_iter()
+                .map(|(line_idx, reason)| LineRejection {
+                    line_idx,
+                    reason: reason.as_str(),
+                    message: retention(reason),
+                })
+                .collect(),
+        })
     }
 }
 

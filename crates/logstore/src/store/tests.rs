@@ -352,6 +352,58 @@ fn histogram_and_top_values_count_matching_lines() {
 }
 
 #[test]
+fn tail_streams_lines_by_append_number_whatever_their_timestamps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = open(dir.path());
+    let t0 = (now() - 600 * SECOND) / SECOND * SECOND;
+    store.append(&shop(t0)).expect("append");
+    store.flush().expect("flush");
+    let first = store.searchable_below();
+    assert_eq!(first, 6, "lines are numbered from 1");
+    assert!(
+        store
+            .lines_numbered("*", first, first, 10)
+            .expect("tail")
+            .is_empty()
+    );
+    // A late line (older timestamp) and a new one: tail sees both, in append order.
+    store
+        .append(&[
+            line(
+                t0 + 9 * SECOND,
+                "checkout",
+                Severity::Info,
+                None,
+                "later",
+                vec![],
+            ),
+            line(
+                t0 - 300 * SECOND,
+                "payments",
+                Severity::Error,
+                None,
+                "late",
+                vec![],
+            ),
+        ])
+        .expect("append");
+    store.flush().expect("flush");
+    let below = store.searchable_below();
+    let all = store.lines_numbered("*", first, below, 10).expect("tail");
+    let seqs: Vec<u64> = all.iter().map(|h| h.seq).collect();
+    assert_eq!(seqs, [6, 7]);
+    let errors = store
+        .lines_numbered("level:error", first, below, 10)
+        .expect("tail");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].line.contains("late"));
+    assert_eq!(
+        store.lines_numbered("*", 0, below, 2).expect("tail").len(),
+        2
+    );
+}
+
+#[test]
 fn lines_outside_the_accepted_window_are_refused_one_by_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _) = open(dir.path());

@@ -390,6 +390,82 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             "must be at least 64B".into(),
         );
     }
+    let logs = &config.logs;
+    if logs.commit_interval.0 < std::time::Duration::from_millis(100) {
+        invalid(
+            "logs.commit_interval",
+            quoted(&logs.commit_interval),
+            "must be at least 100ms".into(),
+        );
+    }
+    if logs.wal_fsync == super::FsyncPolicyName::Interval && logs.wal_fsync_interval.0.is_zero() {
+        invalid(
+            "logs.wal_fsync_interval",
+            quoted(&logs.wal_fsync_interval),
+            "must be longer than 0s when logs.wal_fsync = \"interval\"".into(),
+        );
+    }
+    if logs.wal_segment_size.0 < 1 << 20 {
+        invalid(
+            "logs.wal_segment_size",
+            quoted(&logs.wal_segment_size),
+            "must be at least 1MiB".into(),
+        );
+    }
+    if logs.indexing_memory.0 < 15 << 20 || logs.indexing_memory.0 > 4 << 30 {
+        invalid(
+            "logs.indexing_memory",
+            quoted(&logs.indexing_memory),
+            "must be at least 15MiB (Tantivy's minimum) and at most 4GiB".into(),
+        );
+    }
+    if !(1..=16).contains(&logs.indexing_threads) {
+        invalid(
+            "logs.indexing_threads",
+            logs.indexing_threads.to_string(),
+            "must be from 1 to 16".into(),
+        );
+    }
+    if logs.max_indexing_queue.0 < 1 << 20 {
+        invalid(
+            "logs.max_indexing_queue",
+            quoted(&logs.max_indexing_queue),
+            "must be at least 1MiB".into(),
+        );
+    }
+    if logs.max_line_size.0 < 1024 || logs.max_line_size.0 > 16 << 20 {
+        invalid(
+            "logs.max_line_size",
+            quoted(&logs.max_line_size),
+            "must be from 1KiB to 16MiB".into(),
+        );
+    }
+    if logs.max_fields == 0 {
+        invalid("logs.max_fields", "0".into(), "must be at least 1".into());
+    }
+    if !(1..=100).contains(&logs.max_depth) {
+        invalid(
+            "logs.max_depth",
+            logs.max_depth.to_string(),
+            "must be from 1 to 100".into(),
+        );
+    }
+    if logs.max_decompressed_size.0 == 0 || logs.max_decompressed_size.0 > 1 << 30 {
+        invalid(
+            "logs.max_decompressed_size",
+            quoted(&logs.max_decompressed_size),
+            "must be more than 0 bytes and at most 1GiB".into(),
+        );
+    }
+    for (i, field) in logs.correlation_fields.iter().enumerate() {
+        if field.trim().is_empty() {
+            invalid(
+                &format!("logs.correlation_fields[{i}]"),
+                quoted(field),
+                "must name a field".into(),
+            );
+        }
+    }
     let ui_dir = &config.http.ui_dir;
     if !ui_dir.as_os_str().is_empty() && !ui_dir.join("index.html").is_file() {
         invalid(

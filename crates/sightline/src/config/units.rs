@@ -76,6 +76,10 @@ const DECIMAL_UNITS: [(&str, u64); 4] = [
 ];
 
 impl ByteSize {
+    pub const fn kib(n: u64) -> Self {
+        ByteSize(n << 10)
+    }
+
     pub const fn mib(n: u64) -> Self {
         ByteSize(n << 20)
     }
