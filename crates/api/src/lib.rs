@@ -68,6 +68,8 @@ pub struct ApiContext {
     /// Where ingested log lines go.
     pub log_sink: Arc<dyn ingest::LogSink>,
     pub json_logs: ingest::json_logs::JsonLogsConfig,
+    /// Log fields that act as stream labels in the Loki API, beside service, level, host.
+    pub log_label_fields: Vec<String>,
     /// Live tails open now.
     pub tail_slots: logs_api::TailSlots,
 }
@@ -227,6 +229,7 @@ pub(crate) mod test_support {
             logs: StoreSlot::new("log store"),
             log_sink: Arc::new(NullLogSink),
             json_logs: ingest::json_logs::JsonLogsConfig::default(),
+            log_label_fields: Vec::new(),
             tail_slots: logs_api::TailSlots::default(),
         }
     }

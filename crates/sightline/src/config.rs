@@ -180,6 +180,9 @@ config_section! {
         /// Fields that carry a request's correlation id, for services that do not
         /// propagate a trace id: searched together with trace ids by the trace lookup.
         pub correlation_fields: Vec<String> = ingest::normalize::LogConfig::default().correlation_fields,
+        /// Fields that act as stream labels in the Loki API, beside service, level and
+        /// host (for example "env" or "k8s.namespace.name"; dots become underscores).
+        pub label_fields: Vec<String> = Vec::new(),
     }
 }
 

@@ -114,6 +114,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             slot: logs_slot.clone(),
         }),
         json_logs: crate::stores::json_logs_config(&config),
+        log_label_fields: config.logs.label_fields.clone(),
         tail_slots: api::logs_api::TailSlots::default(),
     };
     register_build_info(&context.registry, &context.build)?;

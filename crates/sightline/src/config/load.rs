@@ -466,6 +466,15 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             );
         }
     }
+    for (i, field) in logs.label_fields.iter().enumerate() {
+        if field.trim().is_empty() || field.len() > 256 {
+            invalid(
+                &format!("logs.label_fields[{i}]"),
+                quoted(field),
+                "must name a field (1 to 256 characters)".into(),
+            );
+        }
+    }
     let ui_dir = &config.http.ui_dir;
     if !ui_dir.as_os_str().is_empty() && !ui_dir.join("index.html").is_file() {
         invalid(
