@@ -137,6 +137,9 @@ pub fn router(context: ApiContext) -> Router {
         .with_state(context)
         .merge(remote_write)
         .merge(json_logs)
+        // http.max_request_body bounds every body (limits.rs); axum's own 2 MiB default
+        // would refuse large log batches below it.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             limits,
             limits::limit_body_and_time,
