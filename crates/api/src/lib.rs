@@ -14,7 +14,9 @@
 
 pub mod error;
 pub mod limits;
+pub mod logql;
 pub mod logs_api;
+pub mod loki_api;
 pub mod metrics;
 pub mod params;
 pub mod query;
@@ -83,11 +85,22 @@ pub fn router(context: ApiContext) -> Router {
         context.remote_write,
         context.ingest_metrics.clone(),
     );
-    let json_logs = ingest::json_logs::router(
-        Arc::clone(&context.log_sink),
-        context.json_logs.clone(),
-        context.ingest_metrics.clone(),
-    );
+    // Every log protocol writes through the same sink under the same line limits.
+    let log_routes = |router: fn(
+        Arc<dyn ingest::LogSink>,
+        ingest::json_logs::JsonLogsConfig,
+        ingest::IngestMetrics,
+    ) -> Router| {
+        router(
+            Arc::clone(&context.log_sink),
+            context.json_logs.clone(),
+            context.ingest_metrics.clone(),
+        )
+    };
+    let log_ingest = log_routes(ingest::json_logs::router)
+        .merge(log_routes(ingest::es_bulk::router))
+        .merge(log_routes(ingest::loki_push::router))
+        .merge(log_routes(ingest::otlp::http_router));
     let context = Arc::new(context);
     Router::new()
         .route("/-/healthy", get(health::healthy))
@@ -133,10 +146,35 @@ pub fn router(context: ApiContext) -> Router {
         .route("/api/v1/logs/top", get(logs_api::top))
         .route("/api/v1/logs/trace/{id}", get(logs_api::trace))
         .route("/api/v1/logs/tail", get(logs_api::tail))
+        .route(
+            "/loki/api/v1/query_range",
+            get(loki_api::query_range).post(loki_api::query_range),
+        )
+        .route(
+            "/loki/api/v1/query",
+            get(loki_api::query).post(loki_api::query),
+        )
+        .route(
+            "/loki/api/v1/labels",
+            get(loki_api::labels).post(loki_api::labels),
+        )
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(loki_api::label_values).post(loki_api::label_values),
+        )
+        .route(
+            "/loki/api/v1/series",
+            get(loki_api::series).post(loki_api::series),
+        )
+        .route(
+            "/loki/api/v1/index/stats",
+            get(loki_api::index_stats).post(loki_api::index_stats),
+        )
+        .route("/loki/api/v1/status/buildinfo", get(loki_api::buildinfo))
         .fallback(ui::serve)
         .with_state(context)
         .merge(remote_write)
-        .merge(json_logs)
+        .merge(log_ingest)
         // http.max_request_body bounds every body (limits.rs); axum's own 2 MiB default
         // would refuse large log batches below it.
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -148,6 +186,25 @@ pub fn router(context: ApiContext) -> Router {
             http_metrics,
             metrics::record_request,
         ))
+}
+
+/// The OTLP/HTTP port's router (`/v1/logs`), with the main port's limits and request
+/// metrics. The same routes are also on the main port.
+pub fn otlp_http_router(context: &ApiContext) -> Router {
+    ingest::otlp::http_router(
+        Arc::clone(&context.log_sink),
+        context.json_logs.clone(),
+        context.ingest_metrics.clone(),
+    )
+    .layer(axum::extract::DefaultBodyLimit::disable())
+    .layer(axum::middleware::from_fn_with_state(
+        context.limits,
+        limits::limit_body_and_time,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        context.http_metrics.clone(),
+        metrics::record_request,
+    ))
 }
 
 /// A test context over a temporary registry; only for this crate's tests.

@@ -2,6 +2,10 @@
 //! tests so the seeds and every crash found become regression tests
 //! (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`).
 
+use model::UnixNanos;
+
+use crate::es_bulk::decode::Action;
+use crate::normalize::LogConfig;
 use crate::remote_write::decode::{KnownLabelSets, decode_v1, decode_v2};
 use crate::remote_write::handler::decompress;
 use crate::statsd::aggregate::{Aggregator, AggregatorConfig};
@@ -60,6 +64,147 @@ pub fn statsd_lines(data: &[u8]) {
     let _ = flushed.batch();
 }
 
+/// Small limits, so the fuzzer reaches them.
+fn fuzz_log_config() -> LogConfig {
+    LogConfig {
+        max_line_bytes: 4096,
+        max_fields: 64,
+        max_depth: 8,
+        ..LogConfig::default()
+    }
+}
+
+/// The non-blank lines of a body, as the NDJSON decoders count them.
+fn non_blank_lines(data: &[u8]) -> usize {
+    data.split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .count()
+}
+
+/// Decodes a `POST /api/v1/logs` body (NDJSON or a JSON array): every line is either a
+/// record or a reject, numbered in order, and a record respects the limits.
+pub fn ndjson_logs(data: &[u8]) {
+    let config = fuzz_log_config();
+    let Ok(decoded) = crate::json_logs::decode::decode(data, &config, UnixNanos(0)) else {
+        return;
+    };
+    assert_eq!(decoded.records.len(), decoded.numbers.len());
+    let mut numbers: Vec<usize> = decoded.numbers.clone();
+    numbers.extend(decoded.errors.iter().map(|(number, _)| *number));
+    numbers.sort_unstable();
+    assert!(
+        numbers.windows(2).all(|pair| pair[0] < pair[1]),
+        "a line is reported twice"
+    );
+    assert!(numbers.first().is_none_or(|&first| first >= 1));
+    let is_array = data
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'[');
+    if !is_array {
+        assert_eq!(numbers.len(), non_blank_lines(data));
+    }
+    for record in &decoded.records {
+        assert!(record.raw.len() <= config.max_line_bytes);
+        assert!(record.fields.len() <= config.max_fields);
+    }
+}
+
+/// Decodes an Elasticsearch `_bulk` body: the items consume every non-blank line (two
+/// for each action but `delete`), each record belongs to exactly one `index` or `create`
+/// item, and carries that item's index.
+pub fn es_bulk(data: &[u8]) {
+    let config = fuzz_log_config();
+    let Ok(decoded) = crate::es_bulk::decode::decode(data, Some("fuzz"), &config, UnixNanos(0))
+    else {
+        return;
+    };
+    let mut owners = vec![0usize; decoded.records.len()];
+    let mut n_lines = 0;
+    for item in &decoded.items {
+        n_lines += if item.action.has_source() { 2 } else { 1 };
+        assert!(!item.index.is_empty());
+        if let Ok(record_idx) = item.result {
+            assert!(matches!(item.action, Action::Index | Action::Create));
+            owners[record_idx] += 1;
+            let record = &decoded.records[record_idx];
+            let index = record.fields.iter().find(|(key, _)| key == "_index");
+            assert_eq!(
+                index.map(|(_, value)| value),
+                Some(&model::Value::Str(item.index.clone()))
+            );
+            assert!(record.raw.len() <= config.max_line_bytes);
+        }
+    }
+    assert!(owners.iter().all(|&n| n == 1), "a record without one owner");
+    assert_eq!(n_lines, non_blank_lines(data));
+}
+
+/// Decodes a Loki push body two ways: as a snappy block (within 64 KiB) holding a
+/// protobuf `PushRequest`, and as that protobuf itself (so the fuzzer reaches the
+/// protobuf decoder without having to write snappy). Normalizing what decodes never
+/// panics, every entry becomes one record or one reject, and records respect the limits.
+/// Returns the protobuf reading's `(streams, entries)` when it decodes.
+pub fn loki_push(data: &[u8]) -> Option<(usize, usize)> {
+    use crate::loki_push::decode::{decode_protobuf, decompress};
+    if let Ok(raw) = decompress(data, 1 << 16) {
+        assert!(raw.len() <= 1 << 16);
+        if let Ok(request) = decode_protobuf(&raw) {
+            check_loki_records(&request);
+        }
+    }
+    let request = decode_protobuf(data).ok()?;
+    check_loki_records(&request);
+    let n_entries = request.streams.iter().map(|s| s.entries.len()).sum();
+    Some((request.streams.len(), n_entries))
+}
+
+fn check_loki_records(request: &crate::loki_push::decode::PushRequest<'_>) {
+    let config = fuzz_log_config();
+    let decoded = crate::loki_push::records::to_records(request, &config, UnixNanos(0));
+    let n_rejected: usize = decoded.rejected.iter().map(|r| r.n_entries).sum();
+    assert_eq!(decoded.records.len() + n_rejected, decoded.n_entries);
+    assert_eq!(decoded.records.len(), decoded.origins.len());
+    for record in &decoded.records {
+        assert!(record.raw.len() <= config.max_line_bytes);
+        assert!(record.fields.len() <= config.max_fields);
+    }
+}
+
+/// Decodes an OTLP logs body in protobuf: every record becomes a record or a reject,
+/// numbered in order, and records respect the limits. Returns how many records the
+/// body holds (kept or refused) when it decodes.
+pub fn otlp_logs_protobuf(data: &[u8]) -> Option<usize> {
+    let config = fuzz_log_config();
+    let decoded = crate::otlp::logs_decode::decode(data, &config, UnixNanos(0)).ok()?;
+    check_otlp_records(&decoded, &config);
+    Some(decoded.n_records())
+}
+
+/// Decodes an OTLP logs body in OTLP/JSON, with the checks of [`otlp_logs_protobuf`].
+pub fn otlp_logs_json(data: &[u8]) -> Option<usize> {
+    let config = fuzz_log_config();
+    let decoded = crate::otlp::logs_json::decode(data, &config, UnixNanos(0)).ok()?;
+    check_otlp_records(&decoded, &config);
+    Some(decoded.n_records())
+}
+
+fn check_otlp_records(decoded: &crate::otlp::log_record::Decoded, config: &LogConfig) {
+    assert_eq!(decoded.records.len(), decoded.numbers.len());
+    let mut numbers = decoded.numbers.clone();
+    numbers.extend(decoded.errors.iter().map(|(number, _)| *number));
+    numbers.sort_unstable();
+    assert!(
+        numbers.iter().copied().eq(1..=decoded.n_records()),
+        "records are numbered 1..=n, each once"
+    );
+    for record in &decoded.records {
+        assert!(record.raw.len() <= config.max_line_bytes);
+        assert!(record.fields.len() <= config.max_fields);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -75,6 +220,11 @@ mod tests {
                 "remote_write_v2",
                 "snappy_body",
                 "statsd_lines",
+                "ndjson_logs",
+                "es_bulk",
+                "loki_push",
+                "otlp_logs_protobuf",
+                "otlp_logs_json",
             ] {
                 let Ok(entries) = std::fs::read_dir(fuzz.join(kind).join(target)) else {
                     continue;
@@ -85,12 +235,17 @@ mod tests {
                         "remote_write_v1" => drop(super::remote_write_v1(&data)),
                         "remote_write_v2" => drop(super::remote_write_v2(&data)),
                         "snappy_body" => super::snappy_body(&data),
+                        "ndjson_logs" => super::ndjson_logs(&data),
+                        "es_bulk" => super::es_bulk(&data),
+                        "loki_push" => drop(super::loki_push(&data)),
+                        "otlp_logs_protobuf" => drop(super::otlp_logs_protobuf(&data)),
+                        "otlp_logs_json" => drop(super::otlp_logs_json(&data)),
                         _ => super::statsd_lines(&data),
                     }
                     n_inputs += 1;
                 }
             }
         }
-        assert!(n_inputs >= 4, "the seed inputs are missing");
+        assert!(n_inputs >= 6, "the seed inputs are missing");
     }
 }

@@ -12,10 +12,13 @@
 //! be tested without a store and a store without a protocol.
 
 pub mod body;
+pub mod es_bulk;
 pub mod fuzzing;
 pub mod json_logs;
+pub mod loki_push;
 pub mod metrics;
 pub mod normalize;
+pub mod otlp;
 pub mod protowire;
 pub mod remote_write;
 pub mod sink;

@@ -22,7 +22,8 @@
 use model::{LogRecord, Severity, SpanId, TraceId, UnixNanos, Value};
 use serde_json::{Map, Value as Json};
 
-const TIMESTAMP_KEYS: [&str; 4] = ["@timestamp", "timestamp", "time", "ts"];
+/// The fields read as a line's timestamp, first present wins.
+pub const TIMESTAMP_KEYS: [&str; 4] = ["@timestamp", "timestamp", "time", "ts"];
 const LEVEL_KEYS: [&str; 6] = [
     "level",
     "levelname",
@@ -303,7 +304,7 @@ fn to_value(value: Json) -> Value {
 
 /// Normalizes a parsed JSON object whose exact text is `raw`. `defaults` are fields
 /// from outside the line (Loki stream labels, an Elasticsearch index name) consulted
-/// after the line's own.
+/// for the service, host and level after the line's own.
 pub fn json_object(
     raw: String,
     object: Map<String, Json>,
@@ -323,6 +324,14 @@ pub fn json_object(
         })?,
         None => arrival,
     };
+    let default = |keys: &[&str]| {
+        keys.iter().find_map(|key| {
+            defaults
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        })
+    };
     let severity = match take_first(&mut fields, &LEVEL_KEYS) {
         Some((_, Json::Number(number))) => {
             Severity::from_otlp_number(number.as_i64().unwrap_or(0) as i32)
@@ -332,16 +341,10 @@ pub fn json_object(
         }
         None => match take_first(&mut fields, &["severity_number"]) {
             Some((_, value)) => Severity::from_otlp_number(value.as_i64().unwrap_or(0) as i32),
-            None => Severity::Unknown,
+            None => {
+                default(&LEVEL_KEYS).map_or(Severity::Unknown, |text| Severity::from_text(&text))
+            }
         },
-    };
-    let default = |keys: &[&str]| {
-        keys.iter().find_map(|key| {
-            defaults
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-        })
     };
     let service = take_first(&mut fields, &SERVICE_KEYS)
         .and_then(|(_, value)| scalar_text(&value))

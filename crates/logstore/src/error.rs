@@ -25,6 +25,14 @@ pub enum Error {
     Overloaded { queued_bytes: usize, limit: usize },
     #[error("invalid query: {0}")]
     Query(#[from] QueryError),
+    #[error(
+        "query too broad: its line filters would read more than {limit} stored lines; add label matchers or shorten the time range"
+    )]
+    TooBroad { limit: u64 },
+    #[error(
+        "maximum number of series ({limit}) reached for a single query; add label matchers, shorten the time range or aggregate with sum by (...)"
+    )]
+    TooManySeries { limit: usize },
     #[error("the log store is closed")]
     Closed,
     #[error("the log store's indexer stopped: {0}")]
@@ -60,7 +68,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Overloaded { .. } => ErrorKind::TooManyRequests,
-            Error::Query(_) => ErrorKind::BadData,
+            Error::Query(_) | Error::TooBroad { .. } | Error::TooManySeries { .. } => {
+                ErrorKind::BadData
+            }
             Error::Closed => ErrorKind::Unavailable,
             Error::Io { .. } | Error::Index { .. } | Error::Failed(_) => ErrorKind::Internal,
         }

@@ -5,7 +5,9 @@
 //! thread and its commit policy that makes new lines searchable within about a second,
 //! background merges on a bounded pool, retention by whole partition, the search
 //! language (`query`), and the read path (`search`: search with a cursor, the volume
-//! histogram, top values, every line of one trace or correlation id).
+//! histogram, top values, every line of one trace or correlation id; `select`, `streams`
+//! and `windows`: lines picked by stream labels and line filters as Loki picks them,
+//! label values, and counts in sliding windows for LogQL's metric queries).
 //!
 //! Must not know: HTTP, any ingest wire format (Elasticsearch bulk, Loki push, OTLP),
 //! the other stores.
@@ -20,10 +22,16 @@ pub mod query;
 pub mod record;
 pub mod schema;
 pub mod search;
+pub mod select;
 mod store;
+pub mod streams;
+pub mod windows;
 
 pub use error::Error;
 pub use metrics::LogMetrics;
 pub use search::{Cursor, Direction, Hit, SearchRequest, SearchResult, TopField};
+pub use select::{Label, LabelMatcher, LineFilter, MatchOp, Pattern, Selection};
 pub use store::{AppendOutcome, LogStore, OpenStats, Options, Partition, Partitioning, Rejection};
+pub use streams::{Group, GroupsRequest, LinesRequest, LinesResult, StreamLine};
 pub use wal::{FsyncPolicy, WalOptions};
+pub use windows::{WindowCounts, WindowGroup, WindowsRequest};

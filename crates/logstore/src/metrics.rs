@@ -10,6 +10,7 @@ pub struct LogMetrics {
     pub commits: IntCounter,
     pub commit_failures: IntCounter,
     pub indexing_queue_bytes: IntGauge,
+    pub lines_indexed: IntCounter,
     pub overloaded: IntCounter,
     pub partitions: IntGauge,
     pub partitions_deleted: IntCounterVec,
@@ -55,6 +56,10 @@ impl LogMetrics {
                 "sightline_logs_commit_failures_total",
                 "Index commits that failed (the lines stay in the WAL and are retried).",
             ),
+            lines_indexed: counter(
+                "sightline_logs_lines_indexed_total",
+                "Lines committed to the index (searchable), replayed ones included.",
+            ),
             indexing_queue_bytes: gauge(
                 "sightline_logs_indexing_queue_bytes",
                 "Approximate memory of lines written to the WAL and waiting to be indexed.",
@@ -94,6 +99,7 @@ impl LogMetrics {
         registry.register(Box::new(self.commits.clone()))?;
         registry.register(Box::new(self.commit_failures.clone()))?;
         registry.register(Box::new(self.indexing_queue_bytes.clone()))?;
+        registry.register(Box::new(self.lines_indexed.clone()))?;
         registry.register(Box::new(self.overloaded.clone()))?;
         registry.register(Box::new(self.partitions.clone()))?;
         registry.register(Box::new(self.partitions_deleted.clone()))?;

@@ -69,6 +69,14 @@ pub fn encode_batch(out: &mut Vec<u8>, first_seq: u64, lines: &[LogRecord]) {
     encode_lines(out, lines);
 }
 
+/// [`encode_lines`] over borrowed lines.
+pub fn encode_line_refs(out: &mut Vec<u8>, lines: &[&LogRecord]) {
+    put_uvarint(out, lines.len() as u64);
+    for line in lines {
+        encode_line(out, line);
+    }
+}
+
 /// The start of a batch record's payload; [`encode_lines`] writes the rest, so the lines
 /// can be encoded before their sequence numbers are known.
 pub fn encode_header(out: &mut Vec<u8>, first_seq: u64) {
@@ -80,6 +88,12 @@ pub fn encode_header(out: &mut Vec<u8>, first_seq: u64) {
 pub fn encode_lines(out: &mut Vec<u8>, lines: &[LogRecord]) {
     put_uvarint(out, lines.len() as u64);
     for line in lines {
+        encode_line(out, line);
+    }
+}
+
+fn encode_line(out: &mut Vec<u8>, line: &LogRecord) {
+    {
         put_varint(out, line.timestamp.0);
         put_varint(out, line.observed.0);
         out.push(severity_code(line.severity));

@@ -1,12 +1,14 @@
 //! The Tantivy schema every partition shares, and the document a log line becomes.
 //!
 //! Indexed: `ts` (nanoseconds; fast, for ranges and sorting), `seq` (the store's line
-//! number; fast, the tie-break of a sort and the key of a cursor), the normalized
-//! `level`, `service`, `host` (keywords, fast for top values), `trace_id`, `span_id`,
-//! `correlation_id` (keywords), `message` (full text with positions, for phrases), and
-//! `fields`, every other field of the line as a JSON object with dotted paths: strings
-//! as keywords, numbers and booleans as such. Stored, in zstd-compressed blocks: the raw
-//! line exactly as it arrived and the normalized keywords, which compress against it.
+//! number; fast, the tie-break of a sort and the key of a cursor), `size` (the raw
+//! line's length in bytes; fast, for byte counts such as LogQL's `bytes_over_time`), the
+//! normalized `level`, `service`, `host` (keywords, fast for top values and grouping),
+//! `trace_id`, `span_id`, `correlation_id` (keywords), `message` (full text with
+//! positions, for phrases), and `fields`, every other field of the line as a JSON object
+//! with dotted paths: strings as keywords, numbers and booleans as such. Stored, in
+//! zstd-compressed blocks: the raw line exactly as it arrived and the normalized
+//! keywords, which compress against it.
 
 use model::{LogRecord, Value};
 use tantivy::schema::{
@@ -30,6 +32,7 @@ pub const MAX_KEYWORD_LEN: usize = 1024;
 pub struct Fields {
     pub ts: Field,
     pub seq: Field,
+    pub size: Field,
     pub level: Field,
     pub service: Field,
     pub host: Field,
@@ -55,6 +58,7 @@ pub fn build() -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let ts = builder.add_i64_field("ts", INDEXED | FAST | STORED);
     let seq = builder.add_u64_field("seq", FAST | STORED);
+    let size = builder.add_u64_field("size", FAST);
     let keyword_fast = STRING | STORED | FAST;
     let level = builder.add_text_field("level", keyword_fast.clone());
     let service = builder.add_text_field("service", keyword_fast.clone());
@@ -87,6 +91,7 @@ pub fn build() -> (Schema, Fields) {
         Fields {
             ts,
             seq,
+            size,
             level,
             service,
             host,
@@ -144,6 +149,7 @@ pub fn document(fields: &Fields, seq: u64, line: &LogRecord) -> TantivyDocument 
 pub fn document_without_seq(fields: &Fields, line: &LogRecord) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
     doc.add_i64(fields.ts, line.timestamp.0);
+    doc.add_u64(fields.size, line.raw.len() as u64);
     doc.add_text(fields.level, line.severity.as_str());
     if let Some(service) = &line.service {
         doc.add_text(fields.service, service);

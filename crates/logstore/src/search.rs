@@ -121,7 +121,7 @@ impl TopField {
     }
 }
 
-fn time_range(fields: &Fields, start: i64, end: i64) -> Box<dyn Query> {
+pub(crate) fn time_range(fields: &Fields, start: i64, end: i64) -> Box<dyn Query> {
     Box::new(RangeQuery::new(
         Bound::Included(Term::from_field_i64(fields.ts, start)),
         Bound::Excluded(Term::from_field_i64(fields.ts, end)),
@@ -129,7 +129,11 @@ fn time_range(fields: &Fields, start: i64, end: i64) -> Box<dyn Query> {
 }
 
 /// Lines strictly after `cursor` in `direction`.
-fn after_cursor(fields: &Fields, cursor: Cursor, direction: Direction) -> Box<dyn Query> {
+pub(crate) fn after_cursor(
+    fields: &Fields,
+    cursor: Cursor,
+    direction: Direction,
+) -> Box<dyn Query> {
     let ts = |bound: Bound<i64>| bound.map(|v| Term::from_field_i64(fields.ts, v));
     let seq = |bound: Bound<u64>| bound.map(|v| Term::from_field_u64(fields.seq, v));
     let (beyond_ts, same_ts_seq) = match direction {
@@ -155,11 +159,11 @@ fn after_cursor(fields: &Fields, cursor: Cursor, direction: Direction) -> Box<dy
     ]))
 }
 
-fn all_of(queries: Vec<Box<dyn Query>>) -> BooleanQuery {
+pub(crate) fn all_of(queries: Vec<Box<dyn Query>>) -> BooleanQuery {
     BooleanQuery::new(queries.into_iter().map(|q| (Occur::Must, q)).collect())
 }
 
-fn text(doc: &TantivyDocument, field: tantivy::schema::Field) -> Option<String> {
+pub(crate) fn text(doc: &TantivyDocument, field: tantivy::schema::Field) -> Option<String> {
     doc.get_first(field)
         .and_then(|v| v.as_str().map(str::to_owned))
 }
@@ -184,7 +188,9 @@ fn hit(fields: &Fields, doc: &TantivyDocument) -> Hit {
     }
 }
 
-fn search_error(partition: &Partition) -> impl FnOnce(tantivy::TantivyError) -> Error + '_ {
+pub(crate) fn search_error(
+    partition: &Partition,
+) -> impl FnOnce(tantivy::TantivyError) -> Error + '_ {
     move |err| Error::Index {
         action: "cannot search log partition",
         path: partition.dir.clone(),
@@ -193,7 +199,7 @@ fn search_error(partition: &Partition) -> impl FnOnce(tantivy::TantivyError) -> 
 }
 
 impl LogStore {
-    fn partitions_between(&self, start: i64, end: i64) -> Vec<Arc<Partition>> {
+    pub(crate) fn partitions_between(&self, start: i64, end: i64) -> Vec<Arc<Partition>> {
         self.shared
             .partitions
             .read()

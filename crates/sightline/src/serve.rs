@@ -86,6 +86,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         usize::try_from(config.query.max_concurrency).unwrap_or(usize::MAX),
         api::QueryMetrics::register(&registry)?,
     );
+    let log_sink: Arc<dyn ingest::LogSink> = Arc::new(crate::stores::LogStoreSink {
+        slot: logs_slot.clone(),
+    });
+    let json_logs = crate::stores::json_logs_config(&config);
     let context = ApiContext {
         readiness: readiness.clone(),
         started_at: SystemTime::now(),
@@ -110,10 +114,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
         query,
         logs: logs_slot.clone(),
-        log_sink: Arc::new(crate::stores::LogStoreSink {
-            slot: logs_slot.clone(),
-        }),
-        json_logs: crate::stores::json_logs_config(&config),
+        log_sink: Arc::clone(&log_sink),
+        json_logs: json_logs.clone(),
         log_label_fields: config.logs.label_fields.clone(),
         tail_slots: api::logs_api::TailSlots::default(),
     };
@@ -123,6 +125,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ))?;
     StoreSizeCollector::register(&context.registry, Arc::clone(&context.store_stats))?;
 
+    let otlp_http_router = api::otlp_http_router(&context);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_server = None;
     if config.http.enabled {
@@ -165,17 +168,61 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         info!("StatsD disabled (statsd.enabled = false)");
         None
     };
-    let not_yet_implemented = ["otlp_grpc", "otlp_http"];
-    for listener in config
-        .listeners()
-        .into_iter()
-        .filter(|l| l.enabled && not_yet_implemented.contains(&l.section))
-    {
-        info!(
-            listener = listener.section,
-            addr = %listener.addr,
-            "listener configured; it opens once its protocol is implemented"
+    let mut otlp_servers = Vec::new();
+    if config.otlp_http.enabled {
+        let listener = TcpListener::bind(config.otlp_http.listen.0)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on otlp_http.listen = \"{}\"",
+                    config.otlp_http.listen
+                )
+            })?;
+        let local_addr = listener.local_addr()?;
+        warn_if_exposed("OTLP/HTTP", "otlp_http.listen", local_addr);
+        info!(%local_addr, "OTLP/HTTP listener open: /v1/logs");
+        let mut stop = stop_rx.clone();
+        let server = axum::serve(listener, otlp_http_router).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        });
+        otlp_servers.push(tokio::spawn(async move {
+            server.await.context("OTLP/HTTP server failed")
+        }));
+    } else {
+        info!("OTLP/HTTP disabled (otlp_http.enabled = false)");
+    }
+    if config.otlp_grpc.enabled {
+        let listener = TcpListener::bind(config.otlp_grpc.listen.0)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on otlp_grpc.listen = \"{}\"",
+                    config.otlp_grpc.listen
+                )
+            })?;
+        let local_addr = listener.local_addr()?;
+        warn_if_exposed("OTLP/gRPC", "otlp_grpc.listen", local_addr);
+        info!(%local_addr, "OTLP/gRPC listener open: LogsService");
+        let logs_service = ingest::otlp::grpc::LogsService::new(
+            Arc::clone(&log_sink),
+            json_logs.log.clone(),
+            ingest_metrics.clone(),
+            json_logs.max_decompressed_bytes,
         );
+        let mut stop = stop_rx.clone();
+        let server = tonic::transport::Server::builder()
+            .add_service(logs_service)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async move {
+                    let _ = stop.wait_for(|stopping| *stopping).await;
+                },
+            );
+        otlp_servers.push(tokio::spawn(async move {
+            server.await.context("OTLP/gRPC server failed")
+        }));
+    } else {
+        info!("OTLP/gRPC disabled (otlp_grpc.enabled = false)");
     }
 
     // The stores open now, in parallel, each replaying its write-ahead log; /-/ready
@@ -267,6 +314,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         _ = sigterm.recv() => anyhow::bail!("second SIGTERM during shutdown: stopping without draining"),
         _ = sigint.recv() => anyhow::bail!("second SIGINT during shutdown: stopping without draining"),
     }
+    for server in otlp_servers {
+        match tokio::time::timeout(drain_timeout, server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => warn!("{err:#}"),
+            Ok(Err(err)) => warn!("an OTLP server panicked: {err}"),
+            Err(_) => {
+                warn!("OTLP requests still in flight after http.shutdown_timeout; closing anyway")
+            }
+        }
+    }
     // StatsD writes what it aggregated; then the stores sync and close, then the lock goes.
     if let Some(statsd) = statsd {
         statsd.shutdown().await;
@@ -298,6 +355,12 @@ async fn wait_server(
                 .context("http server failed")
         }
         None => std::future::pending().await,
+    }
+}
+
+fn warn_if_exposed(what: &str, key: &str, addr: std::net::SocketAddr) {
+    if !addr.ip().is_loopback() {
+        warn!(%addr, "{what} is reachable from the network ({key} is not a loopback address)");
     }
 }
 
