@@ -66,3 +66,56 @@ pub struct LogWriteOutcome {
 pub trait LogSink: Send + Sync + std::fmt::Debug {
     fn write(&self, lines: &[model::LogRecord]) -> Result<LogWriteOutcome, SinkError>;
 }
+
+/// A sink for the protocols' tests: records what it was given, and refuses on demand.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Mutex;
+
+    use model::{ErrorKind, LogRecord};
+
+    use super::{LineRejection, LogSink, LogWriteOutcome, SinkError};
+
+    #[derive(Debug, Default)]
+    pub(crate) struct RecordingSink {
+        pub(crate) written: Mutex<Vec<LogRecord>>,
+        /// How many times `write` was called.
+        pub(crate) n_calls: Mutex<usize>,
+        /// Refuse lines whose message is this, as a store refuses a too-old line.
+        pub(crate) refuse_message: Option<&'static str>,
+        /// Refuse every batch with this kind, as a store that is behind or closed.
+        pub(crate) fail: Option<ErrorKind>,
+    }
+
+    impl RecordingSink {
+        pub(crate) fn written(&self) -> Vec<LogRecord> {
+            self.written.lock().expect("lock").clone()
+        }
+    }
+
+    impl LogSink for RecordingSink {
+        fn write(&self, lines: &[LogRecord]) -> Result<LogWriteOutcome, SinkError> {
+            *self.n_calls.lock().expect("lock") += 1;
+            if let Some(kind) = self.fail {
+                return Err(SinkError {
+                    kind,
+                    message: "the indexing queue is full".into(),
+                });
+            }
+            let mut outcome = LogWriteOutcome::default();
+            for (i, line) in lines.iter().enumerate() {
+                if Some(line.message.as_str()) == self.refuse_message {
+                    outcome.rejected.push(LineRejection {
+                        line_idx: i,
+                        reason: "too_old",
+                        message: "the line is older than logs.retention".into(),
+                    });
+                    continue;
+                }
+                self.written.lock().expect("lock").push(line.clone());
+                outcome.accepted += 1;
+            }
+            Ok(outcome)
+        }
+    }
+}

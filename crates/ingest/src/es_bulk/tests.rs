@@ -2,7 +2,7 @@
 //! results in Elasticsearch's shape, whole-request failures, and the handshake requests.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -14,46 +14,7 @@ use super::router;
 use crate::json_logs::JsonLogsConfig;
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::normalize::LogConfig;
-use crate::sink::{LineRejection, LogSink, LogWriteOutcome, SinkError};
-
-#[derive(Debug, Default)]
-struct RecordingSink {
-    written: Mutex<Vec<LogRecord>>,
-    /// Refuse lines whose message is this, as a store refuses a too-old line.
-    refuse_message: Option<&'static str>,
-    fail: Option<ErrorKind>,
-}
-
-impl LogSink for RecordingSink {
-    fn write(&self, lines: &[LogRecord]) -> Result<LogWriteOutcome, SinkError> {
-        if let Some(kind) = self.fail {
-            return Err(SinkError {
-                kind,
-                message: "the indexing queue is full".into(),
-            });
-        }
-        let mut outcome = LogWriteOutcome::default();
-        for (i, line) in lines.iter().enumerate() {
-            if Some(line.message.as_str()) == self.refuse_message {
-                outcome.rejected.push(LineRejection {
-                    line_idx: i,
-                    reason: "too_old",
-                    message: "the line is older than logs.retention".into(),
-                });
-                continue;
-            }
-            self.written.lock().expect("lock").push(line.clone());
-            outcome.accepted += 1;
-        }
-        Ok(outcome)
-    }
-}
-
-impl RecordingSink {
-    fn written(&self) -> Vec<LogRecord> {
-        self.written.lock().expect("lock").clone()
-    }
-}
+use crate::sink::testing::RecordingSink;
 
 #[derive(Debug)]
 struct Answer {

@@ -1,50 +1,17 @@
 //! The handler against a recording sink: per-line results, status codes, limits.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use model::{ErrorKind, LogRecord};
+use model::ErrorKind;
 use tower::ServiceExt;
 
 use super::{JsonLogsConfig, router};
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::normalize::LogConfig;
-use crate::sink::{LineRejection, LogSink, LogWriteOutcome, SinkError};
-
-#[derive(Debug, Default)]
-struct RecordingSink {
-    written: Mutex<Vec<LogRecord>>,
-    /// Refuse lines whose message is this, as a store refuses a too-old line.
-    refuse_message: Option<&'static str>,
-    fail: Option<ErrorKind>,
-}
-
-impl LogSink for RecordingSink {
-    fn write(&self, lines: &[LogRecord]) -> Result<LogWriteOutcome, SinkError> {
-        if let Some(kind) = self.fail {
-            return Err(SinkError {
-                kind,
-                message: "the indexing queue is full".into(),
-            });
-        }
-        let mut outcome = LogWriteOutcome::default();
-        for (i, line) in lines.iter().enumerate() {
-            if Some(line.message.as_str()) == self.refuse_message {
-                outcome.rejected.push(LineRejection {
-                    line_idx: i,
-                    reason: "too_old",
-                    message: "the line is older than logs.retention".into(),
-                });
-                continue;
-            }
-            self.written.lock().expect("lock").push(line.clone());
-            outcome.accepted += 1;
-        }
-        Ok(outcome)
-    }
-}
+use crate::sink::testing::RecordingSink;
 
 struct Answer {
     status: StatusCode,

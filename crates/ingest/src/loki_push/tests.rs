@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -19,51 +19,13 @@ use super::router;
 use crate::json_logs::JsonLogsConfig;
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::normalize::LogConfig;
-use crate::sink::{LineRejection, LogSink, LogWriteOutcome, SinkError};
+use crate::sink::LogSink;
+use crate::sink::testing::RecordingSink;
 
 // 2026-11-21T17:58:30.123456789Z
 pub(super) const SECONDS: i64 = 1_795_283_910;
 pub(super) const NANOS: i32 = 123_456_789;
 pub(super) const INSTANT: UnixNanos = UnixNanos(1_795_283_910_123_456_789);
-
-#[derive(Debug, Default)]
-struct RecordingSink {
-    written: Mutex<Vec<LogRecord>>,
-    /// Refuse lines whose message is this, as a store refuses a too-old line.
-    refuse_message: Option<&'static str>,
-    fail: Option<ErrorKind>,
-}
-
-impl RecordingSink {
-    fn written(&self) -> Vec<LogRecord> {
-        self.written.lock().expect("lock").clone()
-    }
-}
-
-impl LogSink for RecordingSink {
-    fn write(&self, lines: &[LogRecord]) -> Result<LogWriteOutcome, SinkError> {
-        if let Some(kind) = self.fail {
-            return Err(SinkError {
-                kind,
-                message: "the indexing queue is full".into(),
-            });
-        }
-        let mut outcome = LogWriteOutcome::default();
-        for (i, line) in lines.iter().enumerate() {
-            if Some(line.message.as_str()) == self.refuse_message {
-                outcome.rejected.push(LineRejection {
-                    line_idx: i,
-                    reason: "too_old",
-                    message: "the line is older than logs.retention".into(),
-                });
-                continue;
-            }
-            self.written.lock().expect("lock").push(line.clone());
-            outcome.accepted += 1;
-        }
-        Ok(outcome)
-    }
-}
 
 #[derive(Debug)]
 struct Answer {

@@ -3,12 +3,12 @@
 //! status codes, `partial_success`, `google.rpc.Status` bodies, limits.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use model::error_kind::grpc_code;
-use model::{ErrorKind, LogRecord, Severity, UnixNanos, Value};
+use model::{ErrorKind, Severity, UnixNanos, Value};
 use prost::Message as _;
 use tower::ServiceExt;
 
@@ -19,54 +19,13 @@ use super::{ExportOutcome, export_logs_protobuf, http_router};
 use crate::json_logs::JsonLogsConfig;
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::normalize::LogConfig;
-use crate::sink::{LineRejection, LogSink, LogWriteOutcome, SinkError};
+use crate::sink::testing::RecordingSink;
 
 /// Logs written by opentelemetry-python 1.45.2 (SDK `LoggingHandler` and the OTLP
 /// exporter's encoder): a warning inside a span and an info line outside one.
 const PYTHON_SDK_BODY: &[u8] = include_bytes!("testdata/python-sdk-1.45.2.logs.pb");
 
 mod decode;
-
-#[derive(Debug, Default)]
-struct RecordingSink {
-    written: Mutex<Vec<LogRecord>>,
-    n_calls: Mutex<usize>,
-    /// Refuse records whose message is this, as a store refuses a too-old line.
-    refuse_message: Option<&'static str>,
-    fail: Option<ErrorKind>,
-}
-
-impl RecordingSink {
-    fn written(&self) -> Vec<LogRecord> {
-        self.written.lock().expect("lock").clone()
-    }
-}
-
-impl LogSink for RecordingSink {
-    fn write(&self, lines: &[LogRecord]) -> Result<LogWriteOutcome, SinkError> {
-        *self.n_calls.lock().expect("lock") += 1;
-        if let Some(kind) = self.fail {
-            return Err(SinkError {
-                kind,
-                message: "the indexing queue is full".into(),
-            });
-        }
-        let mut outcome = LogWriteOutcome::default();
-        for (i, line) in lines.iter().enumerate() {
-            if Some(line.message.as_str()) == self.refuse_message {
-                outcome.rejected.push(LineRejection {
-                    line_idx: i,
-                    reason: "too_old",
-                    message: "the line is older than logs.retention".into(),
-                });
-                continue;
-            }
-            self.written.lock().expect("lock").push(line.clone());
-            outcome.accepted += 1;
-        }
-        Ok(outcome)
-    }
-}
 
 fn test_config() -> JsonLogsConfig {
     JsonLogsConfig {
