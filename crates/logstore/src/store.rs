@@ -274,6 +274,23 @@ fn partitions_dir(dir: &Path) -> PathBuf {
 }
 
 impl Shared {
+    /// Waits until `bytes` more fit in the indexing queue (an empty queue takes any
+    /// batch), at most `patience` when given. `Err` carries the bytes still queued.
+    fn wait_for_room(&self, bytes: usize, patience: Option<Duration>) -> Result<(), usize> {
+        let since = Instant::now();
+        loop {
+            let queued = self.queued_bytes.load(Ordering::Acquire);
+            if queued == 0 || queued + bytes <= self.options.max_indexing_queue {
+                return Ok(());
+            }
+            if patience.is_some_and(|limit| since.elapsed() >= limit) {
+                return Err(queued);
+            }
+            // The indexer frees room batch by batch, within milliseconds under a burst.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     fn index_settings(&self) -> IndexSettings {
         IndexSettings {
             docstore_compression: Compressor::Zstd(ZstdCompressor {
@@ -515,9 +532,7 @@ impl LogStore {
             }
             replayed += docs.len() as u64;
             // Back-pressure: do not hold more than the queue's limit in memory.
-            while shared.queued_bytes.load(Ordering::Acquire) > shared.options.max_indexing_queue {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            let _ = shared.wait_for_room(bytes, None);
             shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
             let appender = lock(&shared.appender);
             if let Some(sender) = &appender.sender
@@ -578,20 +593,12 @@ impl LogStore {
         // Back-pressure: a full queue first slows the sender down (the indexer frees
         // space within milliseconds under a burst); only a queue still full after
         // QUEUE_WAIT refuses the batch.
-        let waited_since = Instant::now();
-        loop {
-            let queued = shared.queued_bytes.load(Ordering::Acquire);
-            if queued == 0 || queued + bytes <= shared.options.max_indexing_queue {
-                break;
-            }
-            if waited_since.elapsed() >= QUEUE_WAIT {
-                shared.metrics.overloaded.inc();
-                return Err(Error::Overloaded {
-                    queued_bytes: queued,
-                    limit: shared.options.max_indexing_queue,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(2));
+        if let Err(queued) = shared.wait_for_room(bytes, Some(QUEUE_WAIT)) {
+            shared.metrics.overloaded.inc();
+            return Err(Error::Overloaded {
+                queued_bytes: queued,
+                limit: shared.options.max_indexing_queue,
+            });
         }
         // Everything that does not need the sequence numbers happens outside the lock.
         // The encoding buffers are the thread's own and keep their capacity: a fresh
