@@ -23,6 +23,12 @@ impl ApiError {
     }
 }
 
+impl From<logstore::Error> for ApiError {
+    fn from(err: logstore::Error) -> Self {
+        ApiError::new(err.kind(), err.to_string())
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ErrorEnvelope<'a> {

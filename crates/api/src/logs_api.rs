@@ -41,10 +41,6 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadData, message)
 }
 
-pub(crate) fn store_error(err: &logstore::Error) -> ApiError {
-    ApiError::new(err.kind(), err.to_string())
-}
-
 /// A line as the search API returns it.
 #[derive(Debug, Serialize)]
 pub(crate) struct LineJson {
@@ -146,12 +142,13 @@ fn direction(pairs: &[(String, String)]) -> Result<Direction, ApiError> {
     }
 }
 
-async fn with_store<T: Send + 'static>(
+/// Runs `work` on the log store on a blocking thread; 503 while the store opens.
+pub(crate) async fn with_store<T: Send + 'static>(
     context: &ApiContext,
-    work: impl FnOnce(&LogStore) -> Result<T, logstore::Error> + Send + 'static,
+    work: impl FnOnce(&LogStore) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = context.logs.ready()?;
-    crate::tsdb_api::blocking(move || work(&store).map_err(|err| store_error(&err))).await
+    crate::tsdb_api::blocking(move || work(&store)).await
 }
 
 /// `GET|POST /api/v1/logs/search?query=&start=&end=&limit=&direction=&cursor=`
@@ -173,14 +170,16 @@ pub(crate) async fn search(
         })
         .transpose()?;
     let result = with_store(&context, move |store| {
-        store.search(&SearchRequest {
-            query: &query,
-            start,
-            end,
-            direction,
-            limit,
-            after,
-        })
+        store
+            .search(&SearchRequest {
+                query: &query,
+                start,
+                end,
+                direction,
+                limit,
+                after,
+            })
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(success(LinesData {
@@ -202,7 +201,9 @@ pub(crate) async fn trace(
     let (start, end) = time_range(&pairs, i64::MAX)?;
     let limit = limit(&pairs, DEFAULT_TRACE_LIMIT, logstore::search::MAX_LIMIT)?;
     let result = with_store(&context, move |store| {
-        store.lines_of(&id, start, end, limit)
+        store
+            .lines_of(&id, start, end, limit)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(success(LinesData {
@@ -254,7 +255,9 @@ pub(crate) async fn histogram(
         )));
     }
     let counts = with_store(&context, move |store| {
-        store.histogram(&query, start, step, buckets)
+        store
+            .histogram(&query, start, step, buckets)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(success(HistogramData {
@@ -299,7 +302,9 @@ pub(crate) async fn top(
     let (start, end) = time_range(&pairs, DEFAULT_RANGE_NANOS)?;
     let limit = limit(&pairs, DEFAULT_TOP_LIMIT, MAX_TOP_LIMIT)?;
     let values = with_store(&context, move |store| {
-        store.top_values(&query, start, end, field, limit)
+        store
+            .top_values(&query, start, end, field, limit)
+            .map_err(ApiError::from)
     })
     .await?;
     Ok(success(TopData {

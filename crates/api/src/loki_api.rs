@@ -30,7 +30,7 @@ use model::{ErrorKind, UnixNanos};
 use serde::{Serialize, Serializer};
 
 use crate::logql::{self, Expr, LogQuery};
-use crate::logs_api::store_error;
+use crate::logs_api::with_store;
 use crate::{ApiContext, ApiError, params};
 use eval::{Evaluator, Grid, Series, StreamLabels, Value, Work, label_set};
 
@@ -208,14 +208,6 @@ fn label_text(labels: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", pairs.join(", "))
 }
 
-async fn with_store<T: Send + 'static>(
-    context: &ApiContext,
-    work: impl FnOnce(&LogStore) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = context.logs.ready()?;
-    crate::tsdb_api::blocking(move || work(&store)).await
-}
-
 fn time(pairs: &[(String, String)], name: &str) -> Result<Option<i64>, ApiError> {
     params::last(pairs, name)
         .filter(|text| !text.is_empty())
@@ -297,7 +289,7 @@ fn log_streams(
             labels: streams.labels(),
             max_scanned: eval::MAX_SCANNED_LINES,
         })
-        .map_err(|err| store_error(&err))?;
+        .map_err(ApiError::from)?;
     let mut grouped: BTreeMap<String, Stream> = BTreeMap::new();
     for line in found.lines {
         let labels = label_set(streams.names(), line.labels);
@@ -509,7 +501,7 @@ fn label_sets(
             max_scanned: eval::MAX_SCANNED_LINES,
             max_groups: MAX_METADATA_SETS,
         })
-        .map_err(|err| store_error(&err))?;
+        .map_err(ApiError::from)?;
     Ok(groups
         .into_iter()
         .map(|group| (label_set(&names, group.labels.clone()), group))
@@ -531,7 +523,7 @@ pub(crate) async fn labels(
         if text.trim().is_empty() {
             let values = store
                 .label_values(streams.labels(), start, end)
-                .map_err(|err| store_error(&err))?;
+                .map_err(ApiError::from)?;
             return Ok(streams
                 .names()
                 .iter()
@@ -573,7 +565,7 @@ pub(crate) async fn label_values(
         if text.trim().is_empty() {
             let mut values = store
                 .label_values(std::slice::from_ref(&label), start, end)
-                .map_err(|err| store_error(&err))?;
+                .map_err(ApiError::from)?;
             return Ok(values.pop().unwrap_or_default());
         }
         let Some(selection) = metadata_selection(&text, &streams)? else {

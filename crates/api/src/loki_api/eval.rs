@@ -15,7 +15,6 @@ use logql::{
 use logstore::{Label, LabelMatcher, LineFilter, LogStore, MatchOp, Pattern, Selection};
 use model::ErrorKind;
 
-use crate::logs_api::store_error;
 use crate::{ApiError, logql};
 
 /// Most stored lines a query reads to apply line filters before it is refused as too
@@ -320,7 +319,7 @@ impl<'a> Evaluator<'a> {
                 max_scanned: MAX_SCANNED_LINES,
                 max_groups: MAX_SERIES,
             })
-            .map_err(|err| store_error(&err))?;
+            .map_err(ApiError::from)?;
         self.work.lines += counts.scanned_lines;
         self.work.bytes += counts.scanned_bytes;
         let seconds = aggregation.range as f64 / 1e9;
