@@ -64,17 +64,9 @@ fn opt_str(decoder: &mut Decoder<'_>) -> Result<Option<String>, Corrupt> {
 }
 
 /// Appends the payload of one batch record (lines numbered from `first_seq`).
-pub fn encode_batch(out: &mut Vec<u8>, first_seq: u64, lines: &[LogRecord]) {
+pub fn encode_batch(out: &mut Vec<u8>, first_seq: u64, lines: &[&LogRecord]) {
     encode_header(out, first_seq);
     encode_lines(out, lines);
-}
-
-/// [`encode_lines`] over borrowed lines.
-pub fn encode_line_refs(out: &mut Vec<u8>, lines: &[&LogRecord]) {
-    put_uvarint(out, lines.len() as u64);
-    for line in lines {
-        encode_line(out, line);
-    }
 }
 
 /// The start of a batch record's payload; [`encode_lines`] writes the rest, so the lines
@@ -85,7 +77,7 @@ pub fn encode_header(out: &mut Vec<u8>, first_seq: u64) {
 }
 
 /// The lines of a batch record: their count, then each line.
-pub fn encode_lines(out: &mut Vec<u8>, lines: &[LogRecord]) {
+pub fn encode_lines(out: &mut Vec<u8>, lines: &[&LogRecord]) {
     put_uvarint(out, lines.len() as u64);
     for line in lines {
         encode_line(out, line);
@@ -93,52 +85,50 @@ pub fn encode_lines(out: &mut Vec<u8>, lines: &[LogRecord]) {
 }
 
 fn encode_line(out: &mut Vec<u8>, line: &LogRecord) {
-    {
-        put_varint(out, line.timestamp.0);
-        put_varint(out, line.observed.0);
-        out.push(severity_code(line.severity));
-        put_opt_str(out, line.service.as_deref());
-        put_opt_str(out, line.host.as_deref());
-        put_opt_str(out, line.correlation_id.as_deref());
-        match &line.trace_id {
-            Some(id) => {
-                out.push(1);
-                out.extend_from_slice(id.as_bytes());
-            }
-            None => out.push(0),
+    put_varint(out, line.timestamp.0);
+    put_varint(out, line.observed.0);
+    out.push(severity_code(line.severity));
+    put_opt_str(out, line.service.as_deref());
+    put_opt_str(out, line.host.as_deref());
+    put_opt_str(out, line.correlation_id.as_deref());
+    match &line.trace_id {
+        Some(id) => {
+            out.push(1);
+            out.extend_from_slice(id.as_bytes());
         }
-        match &line.span_id {
-            Some(id) => {
-                out.push(1);
-                out.extend_from_slice(id.as_bytes());
-            }
-            None => out.push(0),
-        }
-        put_bytes(out, line.message.as_bytes());
-        put_uvarint(out, line.fields.len() as u64);
-        for (key, value) in &line.fields {
-            put_bytes(out, key.as_bytes());
-            match value {
-                Value::Str(text) => {
-                    out.push(VALUE_STR);
-                    put_bytes(out, text.as_bytes());
-                }
-                Value::Int(int) => {
-                    out.push(VALUE_INT);
-                    put_varint(out, *int);
-                }
-                Value::Float(float) => {
-                    out.push(VALUE_FLOAT);
-                    out.extend_from_slice(&float.to_bits().to_le_bytes());
-                }
-                Value::Bool(flag) => {
-                    out.push(VALUE_BOOL);
-                    out.push(u8::from(*flag));
-                }
-            }
-        }
-        put_bytes(out, line.raw.as_bytes());
+        None => out.push(0),
     }
+    match &line.span_id {
+        Some(id) => {
+            out.push(1);
+            out.extend_from_slice(id.as_bytes());
+        }
+        None => out.push(0),
+    }
+    put_bytes(out, line.message.as_bytes());
+    put_uvarint(out, line.fields.len() as u64);
+    for (key, value) in &line.fields {
+        put_bytes(out, key.as_bytes());
+        match value {
+            Value::Str(text) => {
+                out.push(VALUE_STR);
+                put_bytes(out, text.as_bytes());
+            }
+            Value::Int(int) => {
+                out.push(VALUE_INT);
+                put_varint(out, *int);
+            }
+            Value::Float(float) => {
+                out.push(VALUE_FLOAT);
+                out.extend_from_slice(&float.to_bits().to_le_bytes());
+            }
+            Value::Bool(flag) => {
+                out.push(VALUE_BOOL);
+                out.push(u8::from(*flag));
+            }
+        }
+    }
+    put_bytes(out, line.raw.as_bytes());
 }
 
 /// A decoded batch record.
@@ -242,7 +232,7 @@ mod tests {
     fn batches_round_trip() {
         let lines: Vec<LogRecord> = (0..3).map(line).collect();
         let mut payload = Vec::new();
-        encode_batch(&mut payload, 41, &lines);
+        encode_batch(&mut payload, 41, &lines.iter().collect::<Vec<_>>());
         let batch = decode(&payload).expect("decodes");
         assert_eq!(batch.first_seq, 41);
         assert_eq!(batch.lines, lines);
@@ -255,7 +245,7 @@ mod tests {
     #[test]
     fn damage_is_an_error_never_a_panic() {
         let mut payload = Vec::new();
-        encode_batch(&mut payload, 1, &[line(1), line(2)]);
+        encode_batch(&mut payload, 1, &[&line(1), &line(2)]);
         for cut in 0..payload.len() {
             assert!(decode(&payload[..cut]).is_err(), "cut at {cut}");
         }

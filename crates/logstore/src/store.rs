@@ -607,7 +607,7 @@ impl LogStore {
         let (mut body, mut frame) = ENCODE_BUFFERS.with_borrow_mut(std::mem::take);
         body.clear();
         frame.clear();
-        record::encode_line_refs(&mut body, &accepted);
+        record::encode_lines(&mut body, &accepted);
         let mut docs: Vec<QueuedDoc> = accepted
             .iter()
             .map(|line| QueuedDoc {
