@@ -306,16 +306,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     readiness.begin_shutdown();
     let _ = stop_tx.send(true);
     let drain_timeout = config.http.shutdown_timeout.0;
+    // One drain deadline for every listener, not one each.
+    let drain_deadline = tokio::time::Instant::now() + drain_timeout;
     tokio::select! {
         result = wait_server(&mut http_server) => result?,
-        () = tokio::time::sleep(drain_timeout) => {
+        () = tokio::time::sleep_until(drain_deadline) => {
             warn!(timeout = %crate::config::units::HumanDuration(drain_timeout), "requests still in flight after http.shutdown_timeout; closing anyway");
         }
         _ = sigterm.recv() => anyhow::bail!("second SIGTERM during shutdown: stopping without draining"),
         _ = sigint.recv() => anyhow::bail!("second SIGINT during shutdown: stopping without draining"),
     }
     for server in otlp_servers {
-        match tokio::time::timeout(drain_timeout, server).await {
+        match tokio::time::timeout_at(drain_deadline, server).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(err))) => warn!("{err:#}"),
             Ok(Err(err)) => warn!("an OTLP server panicked: {err}"),
