@@ -29,6 +29,12 @@ impl From<logstore::Error> for ApiError {
     }
 }
 
+impl From<tracestore::Error> for ApiError {
+    fn from(err: tracestore::Error) -> Self {
+        ApiError::new(err.kind(), err.to_string())
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ErrorEnvelope<'a> {

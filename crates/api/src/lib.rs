@@ -3,8 +3,11 @@
 //! Owns: the axum [`router`], the tower layers every request passes through
 //! ([`limits`]: body size and time limits; [`metrics`]: per-route request histograms),
 //! health and readiness ([`readiness`]), self-metrics exposition, the status endpoints the
-//! UI reads ([`status`]), serving the UI's assets ([`ui`]), and the one error type that
-//! turns an [`model::ErrorKind`] into a Prometheus-shaped JSON error ([`error`]).
+//! UI reads ([`status`]), serving the UI's assets ([`ui`]), log search and the Loki API
+//! ([`logs_api`], [`loki_api`]), trace queries in Sightline's shape (`traces_api`) and in
+//! Jaeger's (`jaeger_api`, for Grafana's Jaeger data source and the Jaeger UI), and the
+//! one error type that turns an [`model::ErrorKind`] into a Prometheus-shaped JSON error
+//! ([`error`]).
 //!
 //! Must not know: how stores are built or where their files live, configuration files,
 //! signals, sockets. The `sightline` binary constructs an [`ApiContext`] and binds the
@@ -26,8 +29,10 @@ pub mod stores;
 pub mod ui;
 
 mod health;
+mod jaeger_api;
 #[cfg(test)]
 mod tests;
+mod traces_api;
 mod tsdb_api;
 
 use std::sync::Arc;
@@ -74,6 +79,11 @@ pub struct ApiContext {
     pub log_label_fields: Vec<String>,
     /// Live tails open now.
     pub tail_slots: logs_api::TailSlots,
+    /// The trace store, once open.
+    pub traces: StoreSlot<tracestore::TraceStore>,
+    /// Where ingested spans go (the trace store, counted by span metrics on the way).
+    pub span_sink: Arc<dyn ingest::SpanSink>,
+    pub trace_limits: ingest::TraceLimits,
 }
 
 /// The main port's router: API, health, self-metrics and the UI.
@@ -101,6 +111,17 @@ pub fn router(context: ApiContext) -> Router {
         .merge(log_routes(ingest::es_bulk::router))
         .merge(log_routes(ingest::loki_push::router))
         .merge(log_routes(ingest::otlp::http_router));
+    // Every span protocol writes through the same sink under the same limits.
+    let trace_ingest = ingest::otlp::traces_http_router(
+        Arc::clone(&context.span_sink),
+        context.trace_limits.clone(),
+        context.ingest_metrics.clone(),
+    )
+    .merge(ingest::zipkin::router(
+        Arc::clone(&context.span_sink),
+        context.trace_limits.clone(),
+        context.ingest_metrics.clone(),
+    ));
     let context = Arc::new(context);
     Router::new()
         .route("/-/healthy", get(health::healthy))
@@ -171,10 +192,29 @@ pub fn router(context: ApiContext) -> Router {
             get(loki_api::index_stats).post(loki_api::index_stats),
         )
         .route("/loki/api/v1/status/buildinfo", get(loki_api::buildinfo))
+        .route("/api/v1/admin/traces/flush", post(traces_api::flush))
+        .route("/api/v1/traces/search", get(traces_api::search))
+        .route("/api/v1/traces/services", get(traces_api::services))
+        .route(
+            "/api/v1/traces/services/{service}/operations",
+            get(traces_api::operations),
+        )
+        .route("/api/v1/traces/{trace_id}", get(traces_api::trace))
+        .route("/api/v1/traces/{trace_id}/logs", get(traces_api::logs))
+        .route("/api/services", get(jaeger_api::services))
+        .route(
+            "/api/services/{service}/operations",
+            get(jaeger_api::service_operations),
+        )
+        .route("/api/operations", get(jaeger_api::operations))
+        .route("/api/traces", get(jaeger_api::search))
+        .route("/api/traces/{trace_id}", get(jaeger_api::trace))
+        .route("/api/dependencies", get(jaeger_api::dependencies))
         .fallback(ui::serve)
         .with_state(context)
         .merge(remote_write)
         .merge(log_ingest)
+        .merge(trace_ingest)
         // http.max_request_body bounds every body (limits.rs); axum's own 2 MiB default
         // would refuse large log batches below it.
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -191,9 +231,11 @@ pub fn router(context: ApiContext) -> Router {
 /// The OTLP/HTTP port's router (`/v1/logs`), with the main port's limits and request
 /// metrics. The same routes are also on the main port.
 pub fn otlp_http_router(context: &ApiContext) -> Router {
-    ingest::otlp::http_router(
+    ingest::otlp::http_router_with_traces(
         Arc::clone(&context.log_sink),
         context.json_logs.clone(),
+        Arc::clone(&context.span_sink),
+        context.trace_limits.clone(),
         context.ingest_metrics.clone(),
     )
     .layer(axum::extract::DefaultBodyLimit::disable())
@@ -256,6 +298,22 @@ pub(crate) mod test_support {
         }
     }
 
+    /// Accepts every span.
+    #[derive(Debug)]
+    pub(crate) struct NullSpanSink;
+
+    impl ingest::SpanSink for NullSpanSink {
+        fn write(
+            &self,
+            spans: &[model::Span],
+        ) -> Result<ingest::SpanWriteOutcome, ingest::SinkError> {
+            Ok(ingest::SpanWriteOutcome {
+                accepted: spans.len(),
+                rejected: Vec::new(),
+            })
+        }
+    }
+
     pub(crate) fn context() -> ApiContext {
         let registry = prometheus::Registry::new();
         ApiContext {
@@ -291,6 +349,9 @@ pub(crate) mod test_support {
             json_logs: ingest::json_logs::JsonLogsConfig::default(),
             log_label_fields: Vec::new(),
             tail_slots: logs_api::TailSlots::default(),
+            traces: StoreSlot::new("trace store"),
+            span_sink: Arc::new(NullSpanSink),
+            trace_limits: ingest::TraceLimits::default(),
         }
     }
 }

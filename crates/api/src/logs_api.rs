@@ -2,7 +2,7 @@
 //! histogram, top values of a field, every line of one trace, and live tail over
 //! server-sent events.
 //!
-//! Times are nanoseconds as Loki reads them (`params::parse_time_nanos`): Unix seconds,
+//! Times are nanoseconds as Loki reads them (`params::time_range_nanos`): Unix seconds,
 //! Unix nanoseconds, or RFC 3339. Without `start`/`end` a search covers the last hour; a
 //! trace lookup covers everything kept.
 
@@ -96,41 +96,6 @@ fn query_text(pairs: &[(String, String)]) -> String {
     }
 }
 
-fn now_nanos() -> i64 {
-    UnixNanos::now().0
-}
-
-/// `start` and `end` (exclusive), defaulting to the hour before `end`, which defaults to
-/// now (plus a nanosecond, so a line written this instant is included).
-fn time_range(pairs: &[(String, String)], default_span: i64) -> Result<(i64, i64), ApiError> {
-    let time = |name: &str| {
-        params::last(pairs, name)
-            .filter(|text| !text.is_empty())
-            .map(|text| params::parse_time_nanos(name, text))
-            .transpose()
-    };
-    let end = time("end")?.unwrap_or_else(|| now_nanos().saturating_add(1));
-    let start = time("start")?.unwrap_or_else(|| end.saturating_sub(default_span));
-    if end < start {
-        return Err(bad(
-            "invalid parameter \"end\": end timestamp must not be before start time",
-        ));
-    }
-    Ok((start, end))
-}
-
-fn limit(pairs: &[(String, String)], default: usize, max: usize) -> Result<usize, ApiError> {
-    match params::last(pairs, "limit").filter(|text| !text.is_empty()) {
-        None => Ok(default),
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(bad(format!(
-                "invalid parameter \"limit\": {text:?} is not a whole number from 1 to {max}"
-            ))),
-        },
-    }
-}
-
 fn direction(pairs: &[(String, String)]) -> Result<Direction, ApiError> {
     match params::last(pairs, "direction").map(str::to_ascii_lowercase) {
         None => Ok(Direction::Backward),
@@ -160,8 +125,8 @@ pub(crate) async fn search(
 ) -> Result<Response, ApiError> {
     let pairs = params::form(query.as_deref(), &headers, &body);
     let query = query_text(&pairs);
-    let (start, end) = time_range(&pairs, DEFAULT_RANGE_NANOS)?;
-    let limit = limit(&pairs, DEFAULT_LIMIT, logstore::search::MAX_LIMIT)?;
+    let (start, end) = params::time_range_nanos(&pairs, DEFAULT_RANGE_NANOS)?;
+    let limit = params::limit(&pairs, DEFAULT_LIMIT, logstore::search::MAX_LIMIT)?;
     let direction = direction(&pairs)?;
     let after = params::last(&pairs, "cursor")
         .filter(|text| !text.is_empty())
@@ -198,8 +163,8 @@ pub(crate) async fn trace(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = params::pairs(query.as_deref());
-    let (start, end) = time_range(&pairs, i64::MAX)?;
-    let limit = limit(&pairs, DEFAULT_TRACE_LIMIT, logstore::search::MAX_LIMIT)?;
+    let (start, end) = params::time_range_nanos(&pairs, i64::MAX)?;
+    let limit = params::limit(&pairs, DEFAULT_TRACE_LIMIT, logstore::search::MAX_LIMIT)?;
     let result = with_store(&context, move |store| {
         store
             .lines_of(&id, start, end, limit)
@@ -235,7 +200,7 @@ pub(crate) async fn histogram(
 ) -> Result<Response, ApiError> {
     let pairs = params::pairs(query.as_deref());
     let query = query_text(&pairs);
-    let (start, end) = time_range(&pairs, DEFAULT_RANGE_NANOS)?;
+    let (start, end) = params::time_range_nanos(&pairs, DEFAULT_RANGE_NANOS)?;
     let span = end.saturating_sub(start).max(1);
     let step = match params::last(&pairs, "step").filter(|text| !text.is_empty()) {
         Some(text) => {
@@ -299,8 +264,8 @@ pub(crate) async fn top(
         ))
     })?;
     let query = query_text(&pairs);
-    let (start, end) = time_range(&pairs, DEFAULT_RANGE_NANOS)?;
-    let limit = limit(&pairs, DEFAULT_TOP_LIMIT, MAX_TOP_LIMIT)?;
+    let (start, end) = params::time_range_nanos(&pairs, DEFAULT_RANGE_NANOS)?;
+    let limit = params::limit(&pairs, DEFAULT_TOP_LIMIT, MAX_TOP_LIMIT)?;
     let values = with_store(&context, move |store| {
         store
             .top_values(&query, start, end, field, limit)

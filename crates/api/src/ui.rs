@@ -209,7 +209,7 @@ mod tests {
         let (status, _, body) = get(UiAssets::NotBuilt, Method::GET, "/api/v1/nope").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(body.contains("no endpoint GET /api/v1/nope"), "{body}");
-        let (status, _, body) = get(UiAssets::NotBuilt, Method::POST, "/v1/traces").await;
+        let (status, _, body) = get(UiAssets::NotBuilt, Method::POST, "/v1/profiles").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(body.contains(r#""errorType":"not_found""#), "{body}");
     }

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use axum::http::header::CONTENT_ENCODING;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 
 /// A body's content coding.
@@ -25,6 +25,19 @@ pub struct BodyError {
     /// Short identifier for reject counters.
     pub reason: &'static str,
     pub message: String,
+}
+
+/// The media type of a request's `Content-Type`, lowercase and without parameters
+/// (empty when there is none), and the header as it was sent, for messages.
+pub fn media_type(headers: &HeaderMap) -> (String, String) {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return (String::new(), String::new());
+    };
+    let Ok(text) = value.to_str() else {
+        return ("?".to_owned(), "?".to_owned());
+    };
+    let media_type = text.split(';').next().unwrap_or("").trim();
+    (media_type.to_ascii_lowercase(), text.to_owned())
 }
 
 /// The `Content-Encoding` of a request, or a 415 naming what is accepted.

@@ -4,10 +4,12 @@
 
 use model::UnixNanos;
 
+use crate::batch::Decoded;
 use crate::es_bulk::decode::Action;
 use crate::normalize::LogConfig;
 use crate::remote_write::decode::{KnownLabelSets, decode_v1, decode_v2};
 use crate::remote_write::handler::decompress;
+use crate::spans::{DecodedSpans, TraceLimits};
 use crate::statsd::aggregate::{Aggregator, AggregatorConfig};
 use crate::statsd::decode::parse_lines;
 use crate::statsd::mapping::{Mapper, MappingRule};
@@ -191,18 +193,92 @@ pub fn otlp_logs_json(data: &[u8]) -> Option<usize> {
 }
 
 fn check_otlp_records(decoded: &crate::otlp::log_record::Decoded, config: &LogConfig) {
+    check_numbering(decoded);
+    for record in &decoded.records {
+        assert!(record.raw.len() <= config.max_line_bytes);
+        assert!(record.fields.len() <= config.max_fields);
+    }
+}
+
+/// Every item is kept or refused, and numbered 1..=n once.
+fn check_numbering<T>(decoded: &Decoded<T>) {
     assert_eq!(decoded.records.len(), decoded.numbers.len());
     let mut numbers = decoded.numbers.clone();
     numbers.extend(decoded.errors.iter().map(|(number, _)| *number));
     numbers.sort_unstable();
     assert!(
         numbers.iter().copied().eq(1..=decoded.n_records()),
-        "records are numbered 1..=n, each once"
+        "items are numbered 1..=n, each once"
     );
-    for record in &decoded.records {
-        assert!(record.raw.len() <= config.max_line_bytes);
-        assert!(record.fields.len() <= config.max_fields);
+}
+
+/// Small limits, so the fuzzer reaches them.
+fn fuzz_trace_limits() -> TraceLimits {
+    TraceLimits {
+        max_attributes_per_span: 8,
+        max_events_per_span: 4,
+        max_links_per_span: 4,
+        max_attribute_value_bytes: 64,
+        max_spans_per_request: 256,
+        max_request_bytes: 1 << 16,
     }
+}
+
+/// Spans are numbered in order and keep the limits: counts of attributes, events and
+/// links, string values (with at most a truncation marker beyond the limit), and an end
+/// not before the start.
+fn check_spans(decoded: &DecodedSpans, limits: &TraceLimits) {
+    check_numbering(&decoded.spans);
+    assert!(decoded.spans.n_records() <= limits.max_spans_per_request);
+    // "…[truncated 18446744073709551615 bytes]" is 42 bytes.
+    let max_value_bytes = limits.max_attribute_value_bytes + 42;
+    let values_fit = |attributes: &[(String, model::Value)]| {
+        attributes.len() <= limits.max_attributes_per_span
+            && attributes.iter().all(|(_, value)| match value {
+                model::Value::Str(text) => text.len() <= max_value_bytes,
+                _ => true,
+            })
+    };
+    for span in &decoded.spans.records {
+        assert!(span.end >= span.start);
+        assert!(values_fit(&span.attributes) && values_fit(&span.resource_attributes));
+        assert!(span.events.len() <= limits.max_events_per_span);
+        assert!(span.links.len() <= limits.max_links_per_span);
+        assert!(
+            span.events
+                .iter()
+                .all(|event| values_fit(&event.attributes))
+        );
+        assert!(span.links.iter().all(|link| values_fit(&link.attributes)));
+    }
+}
+
+/// Decodes an OTLP traces body in protobuf: every span becomes a span or a reject,
+/// numbered in order, and spans keep the limits. Returns how many spans the body holds
+/// (kept or refused) when it decodes.
+pub fn otlp_traces_protobuf(data: &[u8]) -> Option<usize> {
+    let limits = fuzz_trace_limits();
+    let decoded = crate::otlp::traces_decode::decode(data, &limits).ok()?;
+    check_spans(&decoded, &limits);
+    Some(decoded.spans.n_records())
+}
+
+/// Decodes an OTLP traces body in OTLP/JSON, with the checks of
+/// [`otlp_traces_protobuf`].
+pub fn otlp_traces_json(data: &[u8]) -> Option<usize> {
+    let limits = fuzz_trace_limits();
+    let decoded = crate::otlp::traces_json::decode(data, &limits).ok()?;
+    check_spans(&decoded, &limits);
+    Some(decoded.spans.n_records())
+}
+
+/// Decodes a Zipkin v2 JSON body, with the checks of [`otlp_traces_protobuf`]; a list
+/// decodes to exactly one span or reject per element.
+pub fn zipkin(data: &[u8]) -> Option<usize> {
+    let limits = fuzz_trace_limits();
+    let decoded = crate::zipkin::decode::decode(data, &limits).ok()?;
+    check_spans(&decoded, &limits);
+    Some(decoded.spans.n_records())
 }
 
 #[cfg(test)]
@@ -225,6 +301,9 @@ mod tests {
                 "loki_push",
                 "otlp_logs_protobuf",
                 "otlp_logs_json",
+                "otlp_traces_protobuf",
+                "otlp_traces_json",
+                "zipkin",
             ] {
                 let Ok(entries) = std::fs::read_dir(fuzz.join(kind).join(target)) else {
                     continue;
@@ -240,6 +319,9 @@ mod tests {
                         "loki_push" => drop(super::loki_push(&data)),
                         "otlp_logs_protobuf" => drop(super::otlp_logs_protobuf(&data)),
                         "otlp_logs_json" => drop(super::otlp_logs_json(&data)),
+                        "otlp_traces_protobuf" => drop(super::otlp_traces_protobuf(&data)),
+                        "otlp_traces_json" => drop(super::otlp_traces_json(&data)),
+                        "zipkin" => drop(super::zipkin(&data)),
                         _ => super::statsd_lines(&data),
                     }
                     n_inputs += 1;
@@ -247,5 +329,28 @@ mod tests {
             }
         }
         assert!(n_inputs >= 6, "the seed inputs are missing");
+    }
+
+    /// The trace targets' seeds are whole bodies: each decodes, with spans in it.
+    #[test]
+    fn trace_seeds_decode() {
+        let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        type Property = fn(&[u8]) -> Option<usize>;
+        let targets: [(&str, Property); 3] = [
+            ("otlp_traces_protobuf", super::otlp_traces_protobuf),
+            ("otlp_traces_json", super::otlp_traces_json),
+            ("zipkin", super::zipkin),
+        ];
+        for (target, property) in targets {
+            let entries = std::fs::read_dir(seeds.join(target)).expect("seed directory");
+            let mut n_seeds = 0;
+            for entry in entries.flatten() {
+                let data = std::fs::read(entry.path()).expect("read seed");
+                let n_spans = property(&data);
+                assert!(n_spans.is_some_and(|n| n > 0), "{:?}", entry.path());
+                n_seeds += 1;
+            }
+            assert!(n_seeds >= 2, "{target} has too few seeds");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Ingest's own telemetry: items, bytes and rejects per protocol.
+//! Ingest's own telemetry: items, bytes and rejects per protocol, and what limits
+//! trimmed in items that were kept.
 
 use prometheus::core::Collector as _;
 use prometheus::{IntCounterVec, Opts, Registry};
@@ -90,6 +91,7 @@ pub struct IngestMetrics {
     items: IntCounterVec,
     bytes: IntCounterVec,
     rejected: IntCounterVec,
+    limited: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -115,9 +117,18 @@ impl IngestMetrics {
             ),
             &["protocol", "reason"],
         )?;
+        let limited = IntCounterVec::new(
+            Opts::new(
+                "sightline_ingest_limited_total",
+                "Values truncated, and attributes, events or links dropped, by an ingest limit \
+                 in items that were kept, by protocol and limit.",
+            ),
+            &["protocol", "limit"],
+        )?;
         registry.register(Box::new(items.clone()))?;
         registry.register(Box::new(bytes.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
+        registry.register(Box::new(limited.clone()))?;
         // Every protocol is listed from the start, so dashboards see zeros, not gaps.
         for protocol in Protocol::ALL {
             items.with_label_values(&[protocol.as_str()]);
@@ -127,6 +138,7 @@ impl IngestMetrics {
             items,
             bytes,
             rejected,
+            limited,
         })
     }
 
@@ -144,6 +156,20 @@ impl IngestMetrics {
         self.rejected
             .with_label_values(&[protocol.as_str(), reason])
             .inc_by(n_items);
+    }
+
+    /// `limit` names the limit (`max_attribute_value_bytes`, ...), never input.
+    pub fn record_limited(&self, protocol: Protocol, limit: &'static str, n_values: u64) {
+        self.limited
+            .with_label_values(&[protocol.as_str(), limit])
+            .inc_by(n_values);
+    }
+
+    /// Values and items trimmed by `limit` for `protocol`.
+    pub fn limited(&self, protocol: Protocol, limit: &'static str) -> u64 {
+        self.limited
+            .with_label_values(&[protocol.as_str(), limit])
+            .get()
     }
 
     pub fn snapshot(&self) -> Vec<ProtocolCounters> {

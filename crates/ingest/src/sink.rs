@@ -67,34 +67,84 @@ pub trait LogSink: Send + Sync + std::fmt::Debug {
     fn write(&self, lines: &[model::LogRecord]) -> Result<LogWriteOutcome, SinkError>;
 }
 
-/// A sink for the protocols' tests: records what it was given, and refuses on demand.
+/// One refused span of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanRejection {
+    /// Index into the batch's spans.
+    pub span_idx: usize,
+    /// Short identifier for reject counters (`too_old`, ...).
+    pub reason: &'static str,
+    /// A sentence naming the problem.
+    pub message: String,
+}
+
+/// What a span sink did with a batch. Every span not rejected is durable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpanWriteOutcome {
+    pub accepted: usize,
+    pub rejected: Vec<SpanRejection>,
+}
+
+/// Receives decoded spans. Called from a blocking thread: it may do I/O. An `Err` of
+/// kind `TooManyRequests` means the store is behind: nothing was written and the same
+/// batch can be retried shortly.
+pub trait SpanSink: Send + Sync + std::fmt::Debug {
+    fn write(&self, spans: &[model::Span]) -> Result<SpanWriteOutcome, SinkError>;
+}
+
+/// Sinks for the protocols' tests: they record what they were given, and refuse on
+/// demand.
 #[cfg(test)]
 pub(crate) mod testing {
     use std::sync::Mutex;
 
-    use model::{ErrorKind, LogRecord};
+    use model::{ErrorKind, LogRecord, Span};
 
-    use super::{LineRejection, LogSink, LogWriteOutcome, SinkError};
+    use super::{
+        LineRejection, LogSink, LogWriteOutcome, SinkError, SpanRejection, SpanSink,
+        SpanWriteOutcome,
+    };
 
-    #[derive(Debug, Default)]
-    pub(crate) struct RecordingSink {
-        pub(crate) written: Mutex<Vec<LogRecord>>,
+    #[derive(Debug)]
+    pub(crate) struct Recording<T> {
+        pub(crate) written: Mutex<Vec<T>>,
         /// How many times `write` was called.
         pub(crate) n_calls: Mutex<usize>,
-        /// Refuse lines whose message is this, as a store refuses a too-old line.
+        /// Refuse lines whose message (spans whose name) is this, as a store refuses a
+        /// too-old line.
         pub(crate) refuse_message: Option<&'static str>,
         /// Refuse every batch with this kind, as a store that is behind or closed.
         pub(crate) fail: Option<ErrorKind>,
     }
 
-    impl RecordingSink {
-        pub(crate) fn written(&self) -> Vec<LogRecord> {
-            self.written.lock().expect("lock").clone()
+    /// Records log lines.
+    pub(crate) type RecordingSink = Recording<LogRecord>;
+
+    /// Records spans.
+    pub(crate) type RecordingSpanSink = Recording<Span>;
+
+    impl<T> Default for Recording<T> {
+        fn default() -> Self {
+            Recording {
+                written: Mutex::new(Vec::new()),
+                n_calls: Mutex::new(0),
+                refuse_message: None,
+                fail: None,
+            }
         }
     }
 
-    impl LogSink for RecordingSink {
-        fn write(&self, lines: &[LogRecord]) -> Result<LogWriteOutcome, SinkError> {
+    impl<T: Clone> Recording<T> {
+        pub(crate) fn written(&self) -> Vec<T> {
+            self.written.lock().expect("lock").clone()
+        }
+
+        /// Keeps the items not refused; returns how many and the indexes of the others.
+        fn record(
+            &self,
+            items: &[T],
+            text: impl Fn(&T) -> &str,
+        ) -> Result<(usize, Vec<usize>), SinkError> {
             *self.n_calls.lock().expect("lock") += 1;
             if let Some(kind) = self.fail {
                 return Err(SinkError {
@@ -102,20 +152,45 @@ pub(crate) mod testing {
                     message: "the indexing queue is full".into(),
                 });
             }
-            let mut outcome = LogWriteOutcome::default();
-            for (i, line) in lines.iter().enumerate() {
-                if Some(line.message.as_str()) == self.refuse_message {
-                    outcome.rejected.push(LineRejection {
-                        line_idx: i,
-                        reason: "too_old",
-                        message: "the line is older than logs.retention".into(),
-                    });
-                    continue;
+            let mut refused = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                if Some(text(item)) == self.refuse_message {
+                    refused.push(i);
+                } else {
+                    self.written.lock().expect("lock").push(item.clone());
                 }
-                self.written.lock().expect("lock").push(line.clone());
-                outcome.accepted += 1;
             }
-            Ok(outcome)
+            Ok((items.len() - refused.len(), refused))
+        }
+    }
+
+    impl LogSink for RecordingSink {
+        fn write(&self, lines: &[LogRecord]) -> Result<LogWriteOutcome, SinkError> {
+            let (accepted, refused) = self.record(lines, |line| &line.message)?;
+            let rejected = refused.into_iter().map(|line_idx| LineRejection {
+                line_idx,
+                reason: "too_old",
+                message: "the line is older than logs.retention".into(),
+            });
+            Ok(LogWriteOutcome {
+                accepted,
+                rejected: rejected.collect(),
+            })
+        }
+    }
+
+    impl SpanSink for RecordingSpanSink {
+        fn write(&self, spans: &[Span]) -> Result<SpanWriteOutcome, SinkError> {
+            let (accepted, refused) = self.record(spans, |span| &span.name)?;
+            let rejected = refused.into_iter().map(|span_idx| SpanRejection {
+                span_idx,
+                reason: "too_old",
+                message: "the span is older than traces.retention".into(),
+            });
+            Ok(SpanWriteOutcome {
+                accepted,
+                rejected: rejected.collect(),
+            })
         }
     }
 }

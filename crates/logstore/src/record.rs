@@ -7,15 +7,10 @@
 //! (presence byte + 16 bytes), span id (presence byte + 8 bytes), message, the fields
 //! (count, then key and tagged value each), and the raw line.
 
-use model::{LogRecord, Severity, SpanId, TraceId, UnixNanos, Value};
-use wal::codec::{Corrupt, Decoder, put_bytes, put_uvarint, put_varint};
+use model::{LogRecord, Severity, SpanId, TraceId, UnixNanos};
+use wal::codec::{Corrupt, Decoder, put_attributes, put_bytes, put_uvarint, put_varint};
 
 const TAG_BATCH: u8 = 1;
-
-const VALUE_STR: u8 = 0;
-const VALUE_INT: u8 = 1;
-const VALUE_FLOAT: u8 = 2;
-const VALUE_BOOL: u8 = 3;
 
 /// Most lines one batch record may declare (a corrupt count must not look plausible).
 const MAX_LINES: usize = 1 << 24;
@@ -106,28 +101,7 @@ fn encode_line(out: &mut Vec<u8>, line: &LogRecord) {
         None => out.push(0),
     }
     put_bytes(out, line.message.as_bytes());
-    put_uvarint(out, line.fields.len() as u64);
-    for (key, value) in &line.fields {
-        put_bytes(out, key.as_bytes());
-        match value {
-            Value::Str(text) => {
-                out.push(VALUE_STR);
-                put_bytes(out, text.as_bytes());
-            }
-            Value::Int(int) => {
-                out.push(VALUE_INT);
-                put_varint(out, *int);
-            }
-            Value::Float(float) => {
-                out.push(VALUE_FLOAT);
-                out.extend_from_slice(&float.to_bits().to_le_bytes());
-            }
-            Value::Bool(flag) => {
-                out.push(VALUE_BOOL);
-                out.push(u8::from(*flag));
-            }
-        }
-    }
+    put_attributes(out, &line.fields);
     put_bytes(out, line.raw.as_bytes());
 }
 
@@ -169,19 +143,7 @@ pub fn decode(payload: &[u8]) -> Result<Batch, Corrupt> {
             _ => return Err(Corrupt("bad presence byte")),
         };
         let message = decoder.str()?.to_owned();
-        let field_count = decoder.len(payload.len())?;
-        let mut fields = Vec::with_capacity(field_count.min(1024));
-        for _ in 0..field_count {
-            let key = decoder.str()?.to_owned();
-            let value = match decoder.u8()? {
-                VALUE_STR => Value::Str(decoder.str()?.to_owned()),
-                VALUE_INT => Value::Int(decoder.varint()?),
-                VALUE_FLOAT => Value::Float(f64::from_bits(decoder.u64_le()?)),
-                VALUE_BOOL => Value::Bool(decoder.u8()? != 0),
-                _ => return Err(Corrupt("unknown value type")),
-            };
-            fields.push((key, value));
-        }
+        let fields = decoder.attributes()?;
         let raw = decoder.str()?.to_owned();
         lines.push(LogRecord {
             timestamp,
@@ -205,6 +167,8 @@ pub fn decode(payload: &[u8]) -> Result<Batch, Corrupt> {
 
 #[cfg(test)]
 mod tests {
+    use model::Value;
+
     use super::*;
 
     pub(crate) fn line(n: i64) -> LogRecord {

@@ -58,6 +58,7 @@ pub struct SpanEvent {
 pub struct SpanLink {
     pub trace_id: TraceId,
     pub span_id: SpanId,
+    pub trace_state: String,
     pub attributes: Vec<(String, Value)>,
 }
 
@@ -74,10 +75,19 @@ pub struct Span {
     pub start: UnixNanos,
     pub end: UnixNanos,
     pub status: SpanStatus,
+    /// The W3C `tracestate` the span was recorded with (empty when none).
+    pub trace_state: String,
+    /// The instrumentation scope (library) that recorded the span; empty when unnamed.
+    pub scope_name: String,
+    pub scope_version: String,
     pub resource_attributes: Vec<(String, Value)>,
     pub attributes: Vec<(String, Value)>,
     pub events: Vec<SpanEvent>,
     pub links: Vec<SpanLink>,
+    /// Attributes, events and links the sender or a limit dropped, as OTLP counts them.
+    pub dropped_attributes: u32,
+    pub dropped_events: u32,
+    pub dropped_links: u32,
 }
 
 impl Span {

@@ -189,6 +189,65 @@ config_section! {
 }
 
 config_section! {
+    /// The trace store (in storage.data_dir/traces) and the metrics derived from spans.
+    /// Spans arrive over OTLP (gRPC and HTTP) and Zipkin; each is written to the WAL
+    /// before it is acknowledged, kept in memory grouped by trace, and written to an
+    /// immutable Parquet block every block_max_age (or block_max_size).
+    pub struct TracesConfig {
+        /// Delete blocks whose newest span ended longer ago than this. "0s" keeps
+        /// everything.
+        pub retention: HumanDuration = HumanDuration::secs(7 * 24 * 3600),
+        /// Write the spans held in memory to a block once the oldest of them arrived this
+        /// long ago. Longer means fewer, larger blocks and more memory.
+        pub block_max_age: HumanDuration = HumanDuration::secs(300),
+        /// ... or once they take this much memory.
+        pub block_max_size: ByteSize = ByteSize::mib(256),
+        /// Past this much memory of spans not yet in blocks, exports are answered 429
+        /// (gRPC RESOURCE_EXHAUSTED) with a retry delay.
+        pub max_head_size: ByteSize = ByteSize::mib(1024),
+        /// A trace with more spans is refused by the trace APIs rather than loaded.
+        pub max_spans_per_trace: u64 = 1_000_000,
+        /// When the trace store's write-ahead log reaches the disk; as tsdb.wal_fsync.
+        pub wal_fsync: FsyncPolicyName = FsyncPolicyName::Interval,
+        /// How often the WAL is fsynced under wal_fsync = "interval".
+        pub wal_fsync_interval: HumanDuration = HumanDuration::secs(1),
+        /// Size at which a WAL segment file is closed and a new one started.
+        pub wal_segment_size: ByteSize = ByteSize::mib(64),
+        /// Attributes kept per span (and per event, link and resource); the rest are
+        /// dropped and counted in the span's dropped-attributes count.
+        pub max_attributes_per_span: u64 = 128,
+        /// Events kept per span; the rest are dropped and counted.
+        pub max_events_per_span: u64 = 128,
+        /// Links kept per span; the rest are dropped and counted.
+        pub max_links_per_span: u64 = 128,
+        /// Longest string attribute value kept whole; a longer one is cut and ends with
+        /// "…[truncated N bytes]" (counted in sightline_ingest_limited_total).
+        pub max_attribute_value_size: ByteSize = ByteSize::kib(4),
+        /// Most spans in one export; a larger one is refused whole (413, gRPC
+        /// RESOURCE_EXHAUSTED).
+        pub max_spans_per_request: u64 = 50_000,
+        /// Largest export after Content-Encoding (or gRPC compression) is undone.
+        pub max_decompressed_size: ByteSize = ByteSize::mib(64),
+        /// Derive Tempo-style span metrics and service-graph series from every span
+        /// (traces_spanmetrics_*, traces_service_graph_*), written to the time-series
+        /// store every metrics_flush_interval.
+        pub span_metrics: bool = true,
+        /// Upper bounds of the span latency histograms, in seconds.
+        pub latency_buckets: Vec<f64> = ingest::spanmetrics::DEFAULT_LATENCY_BUCKETS.to_vec(),
+        /// How often span metrics are written to the time-series store.
+        pub metrics_flush_interval: HumanDuration = HumanDuration::secs(15),
+        /// Most span-metric series (and, separately, service-graph edges); spans beyond
+        /// are stored but not counted.
+        pub metrics_max_series: u64 = 100_000,
+        /// How long a client or server span waits for its other side before it is
+        /// counted in traces_service_graph_unpaired_spans_total.
+        pub service_graph_wait: HumanDuration = HumanDuration::secs(10),
+        /// Most spans waiting for their other side.
+        pub service_graph_max_pending: u64 = 100_000,
+    }
+}
+
+config_section! {
     /// OTLP over gRPC from OpenTelemetry SDKs and Collectors: LogsService/Export
     /// (gzip accepted; messages up to logs.max_decompressed_size).
     pub struct OtlpGrpcConfig {
@@ -347,6 +406,7 @@ pub struct Config {
     pub remote_write: RemoteWriteConfig,
     pub query: QueryConfig,
     pub logs: LogsConfig,
+    pub traces: TracesConfig,
     pub otlp_grpc: OtlpGrpcConfig,
     pub otlp_http: OtlpHttpConfig,
     pub statsd: StatsdConfig,
@@ -363,7 +423,7 @@ pub struct SectionDoc {
 
 impl Config {
     /// Every section, in the order of the struct above (and of the reference file).
-    pub const SECTIONS: [SectionDoc; 11] = [
+    pub const SECTIONS: [SectionDoc; 12] = [
         section_doc::<StorageConfig>("storage"),
         section_doc::<HttpConfig>("http"),
         section_doc::<TsdbConfig>("tsdb"),
@@ -371,6 +431,7 @@ impl Config {
         section_doc::<RemoteWriteConfig>("remote_write"),
         section_doc::<QueryConfig>("query"),
         section_doc::<LogsConfig>("logs"),
+        section_doc::<TracesConfig>("traces"),
         section_doc::<OtlpGrpcConfig>("otlp_grpc"),
         section_doc::<OtlpHttpConfig>("otlp_http"),
         section_doc::<StatsdConfig>("statsd"),

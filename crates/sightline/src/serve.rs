@@ -70,8 +70,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let readiness = Readiness::new();
     readiness.register("tsdb");
     readiness.register("logs");
+    readiness.register("traces");
     let registry = prometheus::Registry::new();
     let logs_slot: StoreSlot<logstore::LogStore> = StoreSlot::new("log store");
+    let traces_slot: StoreSlot<tracestore::TraceStore> = StoreSlot::new("trace store");
     let log_metrics = logstore::LogMetrics::new();
     log_metrics.register(&registry)?;
     let tsdb_slot: StoreSlot<tsdb::Db> = StoreSlot::new("time-series store");
@@ -90,6 +92,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         slot: logs_slot.clone(),
     });
     let json_logs = crate::stores::json_logs_config(&config);
+    // Spans go to the trace store; with span metrics on, what it accepted is also
+    // counted into the traces_spanmetrics_* and traces_service_graph_* series.
+    let store_span_sink: Arc<dyn ingest::SpanSink> = Arc::new(crate::stores::TraceStoreSink {
+        slot: traces_slot.clone(),
+    });
+    let span_metrics = config.traces.span_metrics.then(|| {
+        Arc::new(ingest::spanmetrics::SpanMetrics::new(
+            crate::stores::span_metrics_config(&config),
+        ))
+    });
+    let span_sink: Arc<dyn ingest::SpanSink> = match &span_metrics {
+        Some(metrics) => Arc::new(ingest::spanmetrics::SpanMetricsSink::new(
+            store_span_sink,
+            Arc::clone(metrics),
+        )),
+        None => store_span_sink,
+    };
+    let trace_limits = crate::stores::trace_limits(&config);
     let context = ApiContext {
         readiness: readiness.clone(),
         started_at: SystemTime::now(),
@@ -118,6 +138,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         json_logs: json_logs.clone(),
         log_label_fields: config.logs.label_fields.clone(),
         tail_slots: api::logs_api::TailSlots::default(),
+        traces: traces_slot.clone(),
+        span_sink: Arc::clone(&span_sink),
+        trace_limits: trace_limits.clone(),
     };
     register_build_info(&context.registry, &context.build)?;
     context.registry.register(Box::new(
@@ -202,16 +225,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             })?;
         let local_addr = listener.local_addr()?;
         warn_if_exposed("OTLP/gRPC", "otlp_grpc.listen", local_addr);
-        info!(%local_addr, "OTLP/gRPC listener open: LogsService");
+        info!(%local_addr, "OTLP/gRPC listener open: LogsService, TraceService");
         let logs_service = ingest::otlp::grpc::LogsService::new(
             Arc::clone(&log_sink),
             json_logs.log.clone(),
             ingest_metrics.clone(),
             json_logs.max_decompressed_bytes,
         );
+        let trace_service = ingest::otlp::grpc::TraceService::new(
+            Arc::clone(&span_sink),
+            trace_limits.clone(),
+            ingest_metrics.clone(),
+        );
         let mut stop = stop_rx.clone();
         let server = tonic::transport::Server::builder()
             .add_service(logs_service)
+            .add_service(trace_service)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
                 async move {
@@ -231,6 +260,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let log_options = crate::stores::log_store_options(&config);
     let logs_opening = tokio::task::spawn_blocking(move || {
         logstore::LogStore::open(&logs_dir, log_options, log_metrics)
+    });
+    let traces_dir = data_dir.store_dir("traces");
+    let trace_options = crate::stores::trace_store_options(&config);
+    let traces_opening = tokio::task::spawn_blocking(move || {
+        tracestore::TraceStore::open(&traces_dir, trace_options)
     });
     let tsdb_dir = data_dir.store_dir("tsdb");
     let options = crate::stores::tsdb_options(&config);
@@ -290,6 +324,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     logs_slot.set(Arc::clone(&log_store));
     readiness.mark_ready("logs");
+
+    let (trace_store, trace_report) = traces_opening
+        .await
+        .context("opening the trace store panicked")?
+        .context("cannot open the trace store")?;
+    let trace_store = Arc::new(trace_store);
+    info!(
+        blocks = trace_report.blocks,
+        replayed_spans = trace_report.replayed_spans,
+        damaged_wal_segments = trace_report.damaged_wal_segments,
+        "trace store open"
+    );
+    if trace_report.damaged_wal_segments > 0 || trace_report.damaged_blocks > 0 {
+        warn!(
+            damaged_wal_segments = trace_report.damaged_wal_segments,
+            damaged_blocks = trace_report.damaged_blocks,
+            "the trace store was damaged; everything before the damage was recovered and damaged blocks are not served"
+        );
+    }
+    traces_slot.set(Arc::clone(&trace_store));
+    readiness.mark_ready("traces");
+    let span_metrics_flusher = span_metrics.map(|metrics| {
+        tokio::spawn(ingest::spanmetrics::run_flusher(
+            metrics,
+            Arc::clone(&metrics_sink),
+            stop_rx.clone(),
+        ))
+    });
     info!("ready");
 
     let signal_name = tokio::select! {
@@ -326,9 +388,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    // StatsD writes what it aggregated; then the stores sync and close, then the lock goes.
+    // StatsD and span metrics write what they aggregated; then the stores sync and
+    // close, then the lock goes.
     if let Some(statsd) = statsd {
         statsd.shutdown().await;
+    }
+    if let Some(flusher) = span_metrics_flusher
+        && let Err(err) = flusher.await
+    {
+        warn!("the span metrics flusher panicked: {err}");
     }
     tsdb_background.stop();
     tokio::task::spawn_blocking(move || db.close())
@@ -339,6 +407,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("closing the log store panicked")?
         .context("cannot close the log store cleanly")?;
+    tokio::task::spawn_blocking(move || trace_store.close())
+        .await
+        .context("closing the trace store panicked")?
+        .context("cannot close the trace store cleanly")?;
     drop(data_dir);
     info!("shutdown complete");
     Ok(())

@@ -6,7 +6,7 @@ use std::time::Duration;
 use api::StoreSlot;
 use ingest::{
     LabelLimits, LineRejection, LogSink, LogWriteOutcome, MetricsSink, SeriesRejection, SinkError,
-    WriteOutcome,
+    SpanSink, SpanWriteOutcome, WriteOutcome,
 };
 use model::ErrorKind;
 use model::write::WriteBatch;
@@ -104,6 +104,71 @@ pub fn json_logs_config(config: &Config) -> ingest::json_logs::JsonLogsConfig {
             max_depth: usize_from(logs.max_depth),
         },
         max_decompressed_bytes: usize_from(logs.max_decompressed_size.0),
+    }
+}
+
+/// The trace store's settings from `[traces]`.
+pub fn trace_store_options(config: &Config) -> tracestore::TraceStoreOptions {
+    let traces = &config.traces;
+    tracestore::TraceStoreOptions {
+        wal: wal_options(
+            traces.wal_fsync,
+            traces.wal_fsync_interval.0,
+            traces.wal_segment_size.0,
+        ),
+        retention: traces.retention.0,
+        block_max_age: traces.block_max_age.0,
+        block_max_bytes: usize_from(traces.block_max_size.0),
+        max_head_bytes: usize_from(traces.max_head_size.0),
+        max_spans_per_trace: usize_from(traces.max_spans_per_trace),
+    }
+}
+
+/// The span ingest limits from `[traces]`.
+pub fn trace_limits(config: &Config) -> ingest::TraceLimits {
+    let traces = &config.traces;
+    ingest::TraceLimits {
+        max_attributes_per_span: usize_from(traces.max_attributes_per_span),
+        max_events_per_span: usize_from(traces.max_events_per_span),
+        max_links_per_span: usize_from(traces.max_links_per_span),
+        max_attribute_value_bytes: usize_from(traces.max_attribute_value_size.0),
+        max_spans_per_request: usize_from(traces.max_spans_per_request),
+        max_request_bytes: usize_from(traces.max_decompressed_size.0),
+    }
+}
+
+/// The span-metrics generator's settings from `[traces]`.
+pub fn span_metrics_config(config: &Config) -> ingest::spanmetrics::SpanMetricsConfig {
+    let traces = &config.traces;
+    ingest::spanmetrics::SpanMetricsConfig {
+        latency_buckets: traces.latency_buckets.clone(),
+        flush_interval: traces.metrics_flush_interval.0,
+        max_series: usize_from(traces.metrics_max_series),
+        pairing_wait: traces.service_graph_wait.0,
+        max_pending_edges: usize_from(traces.service_graph_max_pending),
+    }
+}
+
+/// Spans into the trace store.
+#[derive(Debug, Clone)]
+pub struct TraceStoreSink {
+    pub slot: StoreSlot<tracestore::TraceStore>,
+}
+
+impl SpanSink for TraceStoreSink {
+    fn write(&self, spans: &[model::Span]) -> Result<SpanWriteOutcome, SinkError> {
+        let store = self.slot.get().ok_or_else(|| SinkError {
+            kind: ErrorKind::Unavailable,
+            message: "the trace store is still opening (replaying its write-ahead log)".into(),
+        })?;
+        store.append(spans).map_err(|err| SinkError {
+            kind: err.kind(),
+            message: err.to_string(),
+        })?;
+        Ok(SpanWriteOutcome {
+            accepted: spans.len(),
+            rejected: Vec::new(),
+        })
     }
 }
 

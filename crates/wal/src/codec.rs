@@ -1,7 +1,16 @@
-//! Varints and a bounds-checked decoder for record payloads and the stores' file formats.
+//! Varints and a bounds-checked decoder for record payloads and the stores' file formats,
+//! and the one encoding of attribute lists (`model::Value`s under string keys) that the
+//! log and trace stores share.
 //!
 //! Every read returns [`Corrupt`] instead of panicking, so damaged files are reported,
 //! never trusted.
+
+use model::Value;
+
+const VALUE_STR: u8 = 0;
+const VALUE_INT: u8 = 1;
+const VALUE_FLOAT: u8 = 2;
+const VALUE_BOOL: u8 = 3;
 
 /// Damaged or truncated encoded data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +33,32 @@ pub fn put_varint(out: &mut Vec<u8>, value: i64) {
 pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_uvarint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
+}
+
+/// An attribute list: the count, then each key and its tagged value.
+pub fn put_attributes(out: &mut Vec<u8>, attributes: &[(String, Value)]) {
+    put_uvarint(out, attributes.len() as u64);
+    for (key, value) in attributes {
+        put_bytes(out, key.as_bytes());
+        match value {
+            Value::Str(text) => {
+                out.push(VALUE_STR);
+                put_bytes(out, text.as_bytes());
+            }
+            Value::Int(int) => {
+                out.push(VALUE_INT);
+                put_varint(out, *int);
+            }
+            Value::Float(float) => {
+                out.push(VALUE_FLOAT);
+                out.extend_from_slice(&float.to_bits().to_le_bytes());
+            }
+            Value::Bool(flag) => {
+                out.push(VALUE_BOOL);
+                out.push(u8::from(*flag));
+            }
+        }
+    }
 }
 
 pub fn uvarint_len(value: u64) -> usize {
@@ -119,6 +154,26 @@ impl<'a> Decoder<'a> {
     pub fn str(&mut self) -> Result<&'a str, Corrupt> {
         std::str::from_utf8(self.bytes()?).map_err(|_| Corrupt("invalid UTF-8"))
     }
+
+    /// What [`put_attributes`] wrote.
+    pub fn attributes(&mut self) -> Result<Vec<(String, Value)>, Corrupt> {
+        // Every attribute takes at least 3 bytes: a count the rest cannot hold is corrupt.
+        let remaining = self.bytes.len() - self.position;
+        let count = self.len(remaining / 3)?;
+        let mut attributes = Vec::with_capacity(count);
+        for _ in 0..count {
+            let key = self.str()?.to_owned();
+            let value = match self.u8()? {
+                VALUE_STR => Value::Str(self.str()?.to_owned()),
+                VALUE_INT => Value::Int(self.varint()?),
+                VALUE_FLOAT => Value::Float(f64::from_bits(self.u64_le()?)),
+                VALUE_BOOL => Value::Bool(self.u8()? != 0),
+                _ => return Err(Corrupt("unknown value type")),
+            };
+            attributes.push((key, value));
+        }
+        Ok(attributes)
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +194,24 @@ mod tests {
             prop_assert_eq!(decoder.varint(), Ok(signed));
             prop_assert_eq!(decoder.str(), Ok(text.as_str()));
             prop_assert!(decoder.is_empty());
+        }
+
+        #[test]
+        fn attributes_round_trip(key in ".*", text in ".*", int in any::<i64>(), float in any::<f64>(), flag in any::<bool>()) {
+            let attributes = vec![
+                (key.clone(), Value::Str(text)),
+                (key.clone(), Value::Int(int)),
+                (key.clone(), Value::Float(float)),
+                (key, Value::Bool(flag)),
+            ];
+            let mut out = Vec::new();
+            put_attributes(&mut out, &attributes);
+            let decoded = Decoder::new(&out).attributes().expect("decodes");
+            // Floats compare by bits so NaN round-trips too.
+            prop_assert_eq!(format!("{decoded:?}"), format!("{attributes:?}"));
+            for cut in 0..out.len() {
+                prop_assert!(Decoder::new(&out[..cut]).attributes().is_err());
+            }
         }
 
         #[test]

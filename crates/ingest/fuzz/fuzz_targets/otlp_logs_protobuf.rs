@@ -6,36 +6,8 @@
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 
-/// The committed prost types, in the module tree their relative paths expect.
-#[allow(clippy::all, dead_code)]
-mod reference {
-    pub mod opentelemetry {
-        pub mod proto {
-            pub mod common {
-                pub mod v1 {
-                    include!("../../src/otlp/proto/opentelemetry.proto.common.v1.rs");
-                }
-            }
-            pub mod resource {
-                pub mod v1 {
-                    include!("../../src/otlp/proto/opentelemetry.proto.resource.v1.rs");
-                }
-            }
-            pub mod logs {
-                pub mod v1 {
-                    include!("../../src/otlp/proto/opentelemetry.proto.logs.v1.rs");
-                }
-            }
-            pub mod collector {
-                pub mod logs {
-                    pub mod v1 {
-                        include!("../../src/otlp/proto/opentelemetry.proto.collector.logs.v1.rs");
-                    }
-                }
-            }
-        }
-    }
-}
+#[path = "../reference.rs"]
+mod reference;
 
 use reference::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
 

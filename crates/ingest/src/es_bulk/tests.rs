@@ -1,16 +1,14 @@
 //! The routes against a recording sink: bodies as the shippers write them, per-item
 //! results in Elasticsearch's shape, whole-request failures, and the handshake requests.
 
-use std::io::Write as _;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use model::{ErrorKind, LogRecord, UnixNanos, Value};
 use serde_json::json;
-use tower::ServiceExt;
 
 use super::router;
+use crate::http_testing::{self, gzip};
 use crate::json_logs::JsonLogsConfig;
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::normalize::LogConfig;
@@ -42,25 +40,12 @@ async fn send(
         max_decompressed_bytes: 64 << 10,
     };
     let app = router(sink, config, metrics.clone());
-    let mut request = Request::builder().method(method).uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = app
-        .oneshot(request.body(Body::from(body)).expect("request"))
-        .await
-        .expect("infallible");
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap_or("").to_owned())
-    };
-    let (product, retry_after) = (header("x-elastic-product"), header("retry-after"));
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body");
+    let answer = http_testing::request(app, method, path, headers, body).await;
+    let (product, retry_after) = (
+        answer.header("x-elastic-product").map(str::to_owned),
+        answer.header("retry-after").map(str::to_owned),
+    );
+    let (status, bytes) = (answer.status, answer.body);
     let text = String::from_utf8(bytes.to_vec()).expect("UTF-8");
     let json = if text.is_empty() {
         serde_json::Value::Null
@@ -108,12 +93,6 @@ fn statuses(answer: &Answer) -> Vec<(String, u64)> {
 
 fn field<'a>(record: &'a LogRecord, key: &str) -> Option<&'a Value> {
     record.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).expect("gzip");
-    encoder.finish().expect("gzip")
 }
 
 const FLUENT_BIT_DOC: &str = r#"{"@timestamp":"2026-11-22T04:01:04.123Z","log":"GET /health 200","stream":"stdout","kubernetes":{"pod_name":"web-7d9f","namespace_name":"shop"}}"#;

@@ -3,12 +3,11 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use model::ErrorKind;
-use tower::ServiceExt;
 
 use super::{JsonLogsConfig, router};
+use crate::http_testing::send;
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::normalize::LogConfig;
 use crate::sink::testing::RecordingSink;
@@ -34,22 +33,9 @@ async fn post(
         max_decompressed_bytes: 64 << 10,
     };
     let app = router(sink, config, metrics.clone());
-    let mut request = Request::post("/api/v1/logs");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = app
-        .oneshot(request.body(Body::from(body)).expect("request"))
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap_or("").to_owned());
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body");
+    let answer = send(app, "/api/v1/logs", headers, body).await;
+    let retry_after = answer.header("retry-after").map(str::to_owned);
+    let (status, bytes) = (answer.status, answer.body);
     let json = serde_json::from_slice(&bytes).expect("the answer is JSON");
     (
         Answer {

@@ -6,16 +6,15 @@ use std::borrow::Cow;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use model::{ErrorKind, LogRecord, Severity, UnixNanos, Value};
 use prost::Message as _;
-use tower::ServiceExt;
 
 use super::labels;
 use super::proto::google::protobuf::Timestamp as ProtoTimestamp;
 use super::proto::logproto;
 use super::router;
+use crate::http_testing::send;
 use crate::json_logs::JsonLogsConfig;
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::normalize::LogConfig;
@@ -52,22 +51,9 @@ async fn post_to(
     };
     let sink: Arc<dyn LogSink> = Arc::clone(sink) as Arc<dyn LogSink>;
     let app = router(sink, config, metrics.clone());
-    let mut request = Request::post(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = app
-        .oneshot(request.body(Body::from(body)).expect("request"))
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap_or("").to_owned());
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body");
+    let answer = send(app, path, headers, body).await;
+    let retry_after = answer.header("retry-after").map(str::to_owned);
+    let (status, bytes) = (answer.status, answer.body);
     let answer = Answer {
         status,
         text: String::from_utf8(bytes.to_vec()).expect("the answer is text"),

@@ -1,11 +1,14 @@
-//! OTLP over gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export`, served by
-//! tonic with a codec that passes the message bytes through, so the request is decoded
-//! by the same zero-copy decoder as OTLP/HTTP ([`export_logs_protobuf`]).
+//! OTLP over gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export` and
+//! `opentelemetry.proto.collector.trace.v1.TraceService/Export`, one generic service
+//! ([`OtlpService`]) over each signal's [`Export`], served by tonic with a codec that
+//! passes the message bytes through, so a request is decoded by the same zero-copy
+//! decoder as OTLP/HTTP.
 //!
 //! Status codes follow the OTLP specification: `INVALID_ARGUMENT` for a message that
 //! cannot be decoded (not retried), `RESOURCE_EXHAUSTED` with a `RetryInfo` detail when
-//! the store is behind (retried after the delay), `UNAVAILABLE` while it opens (retried).
-//! Records refused one by one are counted in the response's `partial_success`. gzip
+//! the store is behind (retried after the delay), `RESOURCE_EXHAUSTED` without one for a
+//! request over a limit (not retried), `UNAVAILABLE` while the store opens (retried).
+//! Items refused one by one are counted in the response's `partial_success`. gzip
 //! request compression is accepted; a message over the size bound is refused by tonic
 //! before it is buffered whole.
 
@@ -23,30 +26,50 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 
-use super::logs_export::{ExportError, export_logs_protobuf};
+use super::export::{Export, ExportError, Format, Served};
+use super::logs_export::LogsExport;
+use super::traces_export::TracesExport;
 use crate::metrics::IngestMetrics;
 use crate::normalize::LogConfig;
-use crate::sink::LogSink;
+use crate::sink::{LogSink, SpanSink};
+use crate::spans::TraceLimits;
 
-const LOGS_SERVICE: &str = "opentelemetry.proto.collector.logs.v1.LogsService";
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 /// How long a client should wait before retrying an export refused for load.
 const RETRY_DELAY_SECONDS: u64 = 1;
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
+/// The gRPC service of one OTLP signal, ready for
+/// `tonic::transport::Server::add_service`.
 #[derive(Debug)]
-struct Shared {
-    sink: Arc<dyn LogSink>,
-    config: LogConfig,
-    metrics: IngestMetrics,
-    max_message_bytes: usize,
+pub struct OtlpService<E> {
+    served: Arc<Served<E>>,
 }
 
-/// The OTLP logs gRPC service, ready for `tonic::transport::Server::add_service`.
-#[derive(Debug, Clone)]
-pub struct LogsService {
-    shared: Arc<Shared>,
+impl<E> Clone for OtlpService<E> {
+    fn clone(&self) -> Self {
+        OtlpService {
+            served: Arc::clone(&self.served),
+        }
+    }
+}
+
+/// `opentelemetry.proto.collector.logs.v1.LogsService`.
+pub type LogsService = OtlpService<LogsExport>;
+
+/// `opentelemetry.proto.collector.trace.v1.TraceService`.
+pub type TraceService = OtlpService<TracesExport>;
+
+impl<E> OtlpService<E> {
+    fn serve(export: E, metrics: IngestMetrics, max_message_bytes: usize) -> Self {
+        OtlpService {
+            served: Arc::new(Served {
+                export,
+                metrics,
+                max_message_bytes,
+            }),
+        }
+    }
 }
 
 impl LogsService {
@@ -57,22 +80,23 @@ impl LogsService {
         metrics: IngestMetrics,
         max_message_bytes: usize,
     ) -> Self {
-        LogsService {
-            shared: Arc::new(Shared {
-                sink,
-                config,
-                metrics,
-                max_message_bytes,
-            }),
-        }
+        OtlpService::serve(LogsExport { sink, config }, metrics, max_message_bytes)
     }
 }
 
-impl NamedService for LogsService {
-    const NAME: &'static str = LOGS_SERVICE;
+impl TraceService {
+    /// `limits.max_request_bytes` bounds one request message after decompression.
+    pub fn new(sink: Arc<dyn SpanSink>, limits: TraceLimits, metrics: IngestMetrics) -> Self {
+        let max_message_bytes = limits.max_request_bytes;
+        OtlpService::serve(TracesExport { sink, limits }, metrics, max_message_bytes)
+    }
 }
 
-impl tower::Service<http::Request<tonic::body::Body>> for LogsService {
+impl<E: Export> NamedService for OtlpService<E> {
+    const NAME: &'static str = E::GRPC_SERVICE;
+}
+
+impl<E: Export> tower::Service<http::Request<tonic::body::Body>> for OtlpService<E> {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
     type Future = BoxFuture<Self::Response, Infallible>;
@@ -82,30 +106,34 @@ impl tower::Service<http::Request<tonic::body::Body>> for LogsService {
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        let shared = Arc::clone(&self.shared);
+        let served = Arc::clone(&self.served);
         Box::pin(async move {
-            if request.uri().path() != EXPORT_PATH {
+            let path = request.uri().path();
+            let method = path
+                .strip_prefix('/')
+                .and_then(|path| path.strip_prefix(E::GRPC_SERVICE));
+            if method != Some("/Export") {
                 let status = Status::unimplemented(format!(
-                    "{} is not served here; {LOGS_SERVICE} serves only Export",
-                    request.uri().path()
+                    "{path} is not served here; {} serves only Export",
+                    E::GRPC_SERVICE
                 ));
                 return Ok(status.into_http());
             }
             let mut grpc = tonic::server::Grpc::new(PassThrough)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(shared.max_message_bytes);
-            Ok(grpc.unary(Export { shared }, request).await)
+                .max_decoding_message_size(served.max_message_bytes);
+            Ok(grpc.unary(Unary { served }, request).await)
         })
     }
 }
 
 /// The unary `Export` call over raw message bytes.
-struct Export {
-    shared: Arc<Shared>,
+struct Unary<E> {
+    served: Arc<Served<E>>,
 }
 
-impl tower::Service<tonic::Request<Bytes>> for Export {
+impl<E: Export> tower::Service<tonic::Request<Bytes>> for Unary<E> {
     type Response = tonic::Response<Bytes>;
     type Error = Status;
     type Future = BoxFuture<Self::Response, Status>;
@@ -115,14 +143,14 @@ impl tower::Service<tonic::Request<Bytes>> for Export {
     }
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let shared = Arc::clone(&self.shared);
+        let served = Arc::clone(&self.served);
         Box::pin(async move {
             let body = request.into_inner();
             let exported = tokio::task::spawn_blocking(move || {
-                export_logs_protobuf(&*shared.sink, &shared.config, &shared.metrics, &body)
+                served.run(Format::Protobuf, &body, body.len())
             })
             .await
-            .map_err(|err| Status::internal(format!("log export failed: {err}")))?;
+            .map_err(|err| Status::internal(format!("the export failed: {err}")))?;
             match exported {
                 Ok(outcome) => Ok(tonic::Response::new(Bytes::from(outcome.response))),
                 Err(err) => Err(status_of(&err)),

@@ -103,33 +103,7 @@ pub struct RecordParts<'a> {
 }
 
 /// The records of one request, in order, and the ones refused.
-#[derive(Debug, Default)]
-pub struct Decoded {
-    pub records: Vec<LogRecord>,
-    /// The 1-based position in the request of each record.
-    pub numbers: Vec<usize>,
-    /// Refused records, by position.
-    pub errors: Vec<(usize, LineError)>,
-}
-
-impl Decoded {
-    /// Adds the next record of the request.
-    pub fn push(&mut self, result: Result<LogRecord, LineError>) {
-        let number = self.n_records() + 1;
-        match result {
-            Ok(record) => {
-                self.records.push(record);
-                self.numbers.push(number);
-            }
-            Err(err) => self.errors.push((number, err)),
-        }
-    }
-
-    /// Records in the request, kept or refused.
-    pub fn n_records(&self) -> usize {
-        self.records.len() + self.errors.len()
-    }
-}
+pub type Decoded = crate::batch::Decoded<LogRecord>;
 
 fn timestamp(parts: &RecordParts<'_>, arrival: UnixNanos) -> Result<UnixNanos, LineError> {
     let nanos = match parts.time_unix_nano {

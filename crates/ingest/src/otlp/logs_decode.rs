@@ -9,14 +9,12 @@ use std::borrow::Cow;
 
 use model::UnixNanos;
 
-use super::any_value::{AnyValue, KeyValues};
+use super::common_decode::{
+    MAX_NESTING, any_value, key_value, resource_attributes, resource_group, scope_group,
+};
 use super::log_record::{Decoded, RecordParts, Resource, Scope, to_log_record};
 use crate::normalize::{LineError, LogConfig};
-use crate::protowire::{Fields, Value, WireError};
-
-/// Deepest `AnyValue` nesting the decoder descends into, whatever `logs.max_depth`
-/// says: bounds the recursion (and the stack) on hostile input.
-const MAX_NESTING: usize = 256;
+use crate::protowire::{Fields, WireError};
 
 fn invalid(err: WireError) -> LineError {
     LineError::new(
@@ -54,51 +52,18 @@ fn resource_logs(
     arrival: UnixNanos,
     decoded: &mut Decoded,
 ) -> Result<(), WireError> {
-    let mut resource: &[u8] = &[];
-    let mut scope_logs = Vec::new();
-    for field in Fields::new(bytes) {
-        match field? {
-            (1, value) => resource = value.bytes()?,
-            (2, value) => scope_logs.push(value.bytes()?),
-            _ => {}
-        }
-    }
-    let mut attributes = Vec::new();
-    for field in Fields::new(resource) {
-        if let (1, value) = field? {
-            attributes.push(key_value(value.bytes()?, max_nesting)?);
-        }
-    }
+    let (resource, scopes) = resource_group(bytes)?;
+    let attributes = resource_attributes(resource, max_nesting)?;
     let resource = Resource::new(&attributes, config);
-    for bytes in scope_logs {
-        let mut scope = Scope::default();
-        let mut records = Vec::new();
-        for field in Fields::new(bytes) {
-            match field? {
-                (1, value) => scope = instrumentation_scope(value.bytes()?)?,
-                (2, value) => records.push(value.bytes()?),
-                _ => {}
-            }
-        }
-        for bytes in records {
+    for bytes in scopes {
+        let group = scope_group(bytes)?;
+        let scope = Scope::new(group.name, group.version);
+        for bytes in group.items {
             let parts = log_record(bytes, max_nesting)?;
             decoded.push(to_log_record(&parts, &resource, &scope, config, arrival));
         }
     }
     Ok(())
-}
-
-fn instrumentation_scope(bytes: &[u8]) -> Result<Scope, WireError> {
-    let (mut name, mut version) = ("", "");
-    for field in Fields::new(bytes) {
-        match field? {
-            (1, value) => name = value.str()?,
-            (2, value) => version = value.str()?,
-            // 3 attributes, 4 dropped_attributes_count: not kept.
-            _ => {}
-        }
-    }
-    Ok(Scope::new(name, version))
 }
 
 fn log_record(bytes: &[u8], max_nesting: usize) -> Result<RecordParts<'_>, WireError> {
@@ -123,61 +88,4 @@ fn log_record(bytes: &[u8], max_nesting: usize) -> Result<RecordParts<'_>, WireE
         }
     }
     Ok(parts)
-}
-
-fn key_value(bytes: &[u8], max_nesting: usize) -> Result<(Cow<'_, str>, AnyValue<'_>), WireError> {
-    let mut key = "";
-    let mut value = AnyValue::Empty;
-    for field in Fields::new(bytes) {
-        match field? {
-            (1, field) => key = field.str()?,
-            (2, field) => value = any_value(field.bytes()?, max_nesting)?,
-            _ => {}
-        }
-    }
-    Ok((Cow::Borrowed(key), value))
-}
-
-/// One `AnyValue`; arrays and lists more than `max_nesting` levels down become
-/// [`AnyValue::TooDeep`] without being read.
-fn any_value(bytes: &[u8], max_nesting: usize) -> Result<AnyValue<'_>, WireError> {
-    let mut any = AnyValue::Empty;
-    for field in Fields::new(bytes) {
-        let (number, value) = field?;
-        any = match number {
-            1 => AnyValue::Str(Cow::Borrowed(value.str()?)),
-            2 => AnyValue::Bool(value.varint()? != 0),
-            3 => AnyValue::Int(value.varint()? as i64),
-            4 => AnyValue::Double(f64::from_bits(value.fixed64()?)),
-            5 | 6 if max_nesting == 0 => {
-                value.bytes()?;
-                AnyValue::TooDeep
-            }
-            5 => AnyValue::Array(array_values(value, max_nesting - 1)?),
-            6 => AnyValue::KvList(kvlist_values(value, max_nesting - 1)?),
-            7 => AnyValue::Bytes(Cow::Borrowed(value.bytes()?)),
-            _ => continue,
-        };
-    }
-    Ok(any)
-}
-
-fn array_values(value: Value<'_>, max_nesting: usize) -> Result<Vec<AnyValue<'_>>, WireError> {
-    let mut values = Vec::new();
-    for field in Fields::new(value.bytes()?) {
-        if let (1, item) = field? {
-            values.push(any_value(item.bytes()?, max_nesting)?);
-        }
-    }
-    Ok(values)
-}
-
-fn kvlist_values(value: Value<'_>, max_nesting: usize) -> Result<KeyValues<'_>, WireError> {
-    let mut entries = Vec::new();
-    for field in Fields::new(value.bytes()?) {
-        if let (1, entry) = field? {
-            entries.push(key_value(entry.bytes()?, max_nesting)?);
-        }
-    }
-    Ok(entries)
 }

@@ -2,7 +2,7 @@
 //! `generated_code_is_current`). Tests and fuzz targets use them as the reference
 //! decoder and to encode request bodies; the request path never does.
 
-// The trace types wait for the traces issue; tests use only some of the logs ones.
+// Tests use only some of the generated types.
 #![allow(clippy::all, dead_code, unreachable_pub, missing_debug_implementations)]
 
 /// The module tree mirrors the protobuf packages: the generated code refers to other
@@ -45,9 +45,11 @@ pub mod opentelemetry {
 }
 
 pub use opentelemetry::proto::collector::logs::v1 as logs_service;
+pub use opentelemetry::proto::collector::trace::v1 as trace_service;
 pub use opentelemetry::proto::common::v1 as common;
 pub use opentelemetry::proto::logs::v1 as logs;
 pub use opentelemetry::proto::resource::v1 as resource;
+pub use opentelemetry::proto::trace::v1 as trace;
 
 /// The generated files, one per protobuf package.
 const GENERATED: [&str; 6] = [

@@ -2,20 +2,18 @@
 //! written by a real OpenTelemetry SDK, or in OTLP/JSON as the Collector writes it;
 //! status codes, `partial_success`, `google.rpc.Status` bodies, limits.
 
-use std::io::Write as _;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use model::error_kind::grpc_code;
 use model::{ErrorKind, Severity, UnixNanos, Value};
 use prost::Message as _;
-use tower::ServiceExt;
 
 use super::proto::common::{self, any_value};
 use super::proto::logs_service::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use super::proto::{logs, resource};
 use super::{ExportOutcome, export_logs_protobuf, http_router};
+use crate::http_testing::{Answer, gzip, send};
 use crate::json_logs::JsonLogsConfig;
 use crate::metrics::{IngestMetrics, Protocol};
 use crate::normalize::LogConfig;
@@ -26,6 +24,8 @@ use crate::sink::testing::RecordingSink;
 const PYTHON_SDK_BODY: &[u8] = include_bytes!("testdata/python-sdk-1.45.2.logs.pb");
 
 mod decode;
+mod traces;
+mod traces_decode;
 
 fn test_config() -> JsonLogsConfig {
     JsonLogsConfig {
@@ -43,22 +43,7 @@ fn new_metrics() -> IngestMetrics {
     IngestMetrics::register(&prometheus::Registry::new()).expect("metrics")
 }
 
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    content_type: Option<String>,
-    retry_after: Option<String>,
-    body: Vec<u8>,
-}
-
 impl Answer {
-    fn header(response: &axum::response::Response, name: &str) -> Option<String> {
-        response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap_or("").to_owned())
-    }
-
     /// `(rejected_log_records, error_message)` of a protobuf export response.
     fn partial_success(&self) -> Option<(i64, String)> {
         assert_eq!(self.status, StatusCode::OK, "{self:?}");
@@ -93,27 +78,7 @@ async fn post_with(
     body: Vec<u8>,
 ) -> Answer {
     let app = http_router(sink, test_config(), metrics);
-    let mut request = Request::post("/v1/logs");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = app
-        .oneshot(request.body(Body::from(body)).expect("request"))
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let content_type = Answer::header(&response, "content-type");
-    let retry_after = Answer::header(&response, "retry-after");
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body")
-        .to_vec();
-    Answer {
-        status,
-        content_type,
-        retry_after,
-        body,
-    }
+    send(app, "/v1/logs", headers, body).await
 }
 
 async fn post(sink: &Arc<RecordingSink>, content_type: &str, body: Vec<u8>) -> Answer {
@@ -260,7 +225,7 @@ async fn protobuf_records_of_every_kind_are_normalized() {
     let answer = post(&sink, PROTOBUF, request(vec![first, second, third])).await;
     let after = UnixNanos::now();
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.content_type.as_deref(), Some(PROTOBUF));
+    assert_eq!(answer.header("content-type"), Some(PROTOBUF));
     assert!(
         answer.body.is_empty(),
         "full success: partial_success unset"
@@ -460,7 +425,7 @@ async fn json_as_the_collector_writes_it_is_read() {
     let sink = Arc::new(RecordingSink::default());
     let answer = post(&sink, JSON, COLLECTOR_JSON.as_bytes().to_vec()).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.content_type.as_deref(), Some(JSON));
+    assert_eq!(answer.header("content-type"), Some(JSON));
     assert_eq!(answer.json(), serde_json::json!({}));
     let written = sink.written();
     assert_eq!(written.len(), 2);
@@ -559,12 +524,6 @@ async fn json_reads_enum_names_snake_case_and_every_value_form() {
     );
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(data).expect("gzip");
-    encoder.finish().expect("gzip")
-}
-
 #[tokio::test]
 async fn gzip_bodies_are_read_within_their_bound() {
     let sink = Arc::new(RecordingSink::default());
@@ -595,7 +554,7 @@ async fn gzip_bodies_are_read_within_their_bound() {
     let json_headers = [("content-type", JSON), ("content-encoding", "gzip")];
     let answer = post_with(Arc::clone(&sink), new_metrics(), &json_headers, bomb).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(answer.content_type.as_deref(), Some(JSON));
+    assert_eq!(answer.header("content-type"), Some(JSON));
     assert_eq!(answer.json()["code"], grpc_code::RESOURCE_EXHAUSTED);
 }
 
@@ -619,7 +578,7 @@ async fn other_media_types_and_codings_are_415() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "{content_type:?}"
         );
-        assert_eq!(answer.content_type.as_deref(), Some(PROTOBUF));
+        assert_eq!(answer.header("content-type"), Some(PROTOBUF));
         let status = answer.status_message();
         assert_eq!(status.code, grpc_code::INVALID_ARGUMENT);
         assert!(
@@ -661,7 +620,7 @@ async fn undecodable_bodies_are_400_with_a_status() {
     ] {
         let answer = post(&sink, JSON, body.as_bytes().to_vec()).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(answer.content_type.as_deref(), Some(JSON));
+        assert_eq!(answer.header("content-type"), Some(JSON));
         let json = answer.json();
         assert_eq!(json["code"], grpc_code::INVALID_ARGUMENT, "{body}");
         assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -698,7 +657,7 @@ async fn a_store_that_is_behind_or_down_asks_for_a_retry() {
         });
         let answer = post(&sink, PROTOBUF, request(vec![record(string("x"))])).await;
         assert_eq!(answer.status, status, "{kind:?}");
-        assert_eq!(answer.retry_after.as_deref(), retry_after, "{kind:?}");
+        assert_eq!(answer.header("retry-after"), retry_after, "{kind:?}");
         let message = answer.status_message();
         assert_eq!(message.code, code, "{kind:?}");
         assert_eq!(

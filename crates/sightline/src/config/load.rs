@@ -490,9 +490,13 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             format!("not a valid level or filter: {err}"),
         );
     }
-    let buckets = &config.statsd.histogram_buckets;
-    if let Err(reason) = ingest::statsd::mapping::validate_buckets(buckets) {
-        invalid("statsd.histogram_buckets", format!("{buckets:?}"), reason);
+    for (key, buckets) in [
+        ("statsd.histogram_buckets", &config.statsd.histogram_buckets),
+        ("traces.latency_buckets", &config.traces.latency_buckets),
+    ] {
+        if let Err(reason) = ingest::statsd::mapping::validate_buckets(buckets) {
+            invalid(key, format!("{buckets:?}"), reason);
+        }
     }
     let rules: Vec<_> = config
         .statsd
@@ -760,6 +764,12 @@ mod tests {
 
     #[test]
     fn statsd_mappings_and_buckets_are_checked_and_named() {
+        let (_dir, path) = write_file("[traces]\nlatency_buckets = [0.1, 0.1]\n");
+        let err = load_err(Some(&path), &[]);
+        assert!(
+            err.starts_with("traces.latency_buckets = [0.1, 0.1]"),
+            "{err}"
+        );
         let (_dir, path) = write_file(
             "[statsd]\nhistogram_buckets = [1.0, 0.5]\n[[statsd.mappings]]\nmatch = \"a.b*\"\nname = \"x\"\n",
         );

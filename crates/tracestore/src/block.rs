@@ -1,0 +1,746 @@
+//! Blocks: immutable Parquet files of spans sorted by trace id, one directory each.
+//!
+//! A block directory (`blocks/<id>/`) holds `spans.parquet`, one row per span sorted
+//! by (trace id, start), and `traces.bloom`, the [`TraceBloom`] of its trace ids. It is
+//! written under `<id>.tmp/` and renamed into place, so a block either exists whole or
+//! not at all. The Parquet footer's key-value metadata carries what the store needs
+//! without reading rows: the time range, span and trace counts, the WAL segment the
+//! block's spans came from (so replay skips them), and the services with their span
+//! names.
+//!
+//! Columns: `trace_id` (16-byte fixed), `span_id` (8), `parent_span_id` (8, null for
+//! roots), `service`, `name`, `kind` (OTLP code), `start` (ns), `duration` (ns),
+//! `status_code` (OTLP code), `status_message`, `trace_state`, `scope_name`,
+//! `scope_version`, `resource_attributes` and `attributes` (attribute lists encoded as
+//! [`wal::codec::put_attributes`] writes them: a sender's resource repeats on every
+//! span and dictionary encoding stores it once per page), `events`, `links` (encoded by
+//! [`crate::codec`]), and the three dropped counts. Row groups are small
+//! ([`ROW_GROUP_ROWS`]) so a lookup decodes few rows; their trace-id statistics say
+//! which row groups can hold an id.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, FixedSizeBinaryBuilder, Int8Builder, Int64Builder, StringBuilder, UInt32Builder,
+};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, Int8Array, Int64Array, RecordBatch,
+    StringArray, UInt32Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use model::{Span, SpanId, TraceId, UnixNanos};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
+use wal::codec::{Corrupt, Decoder, put_attributes};
+
+use crate::bloom::TraceBloom;
+use crate::codec;
+use crate::error::Error;
+use crate::query::SearchQuery;
+
+pub(crate) const SPANS_FILE: &str = "spans.parquet";
+pub(crate) const BLOOM_FILE: &str = "traces.bloom";
+/// Rows per row group: a trace lookup decodes one or two of them.
+pub const ROW_GROUP_ROWS: usize = 8192;
+const ZSTD_LEVEL: i32 = 3;
+
+const KEY_MIN_START: &str = "sightline.min_start";
+const KEY_MAX_END: &str = "sightline.max_end";
+const KEY_TRACES: &str = "sightline.traces";
+const KEY_WAL_UPTO: &str = "sightline.wal_upto";
+const KEY_OPERATIONS: &str = "sightline.operations";
+
+/// Column positions, in schema order.
+pub(crate) mod col {
+    pub(crate) const TRACE_ID: usize = 0;
+    pub(crate) const SPAN_ID: usize = 1;
+    pub(crate) const PARENT_SPAN_ID: usize = 2;
+    pub(crate) const SERVICE: usize = 3;
+    pub(crate) const NAME: usize = 4;
+    pub(crate) const KIND: usize = 5;
+    pub(crate) const START: usize = 6;
+    pub(crate) const DURATION: usize = 7;
+    pub(crate) const STATUS_CODE: usize = 8;
+    pub(crate) const STATUS_MESSAGE: usize = 9;
+    pub(crate) const TRACE_STATE: usize = 10;
+    pub(crate) const SCOPE_NAME: usize = 11;
+    pub(crate) const SCOPE_VERSION: usize = 12;
+    pub(crate) const RESOURCE_ATTRIBUTES: usize = 13;
+    pub(crate) const ATTRIBUTES: usize = 14;
+    pub(crate) const EVENTS: usize = 15;
+    pub(crate) const LINKS: usize = 16;
+    pub(crate) const DROPPED_ATTRIBUTES: usize = 17;
+    pub(crate) const DROPPED_EVENTS: usize = 18;
+    pub(crate) const DROPPED_LINKS: usize = 19;
+}
+
+fn schema() -> SchemaRef {
+    let string = |name: &str| Field::new(name, DataType::Utf8, false);
+    let binary = |name: &str| Field::new(name, DataType::Binary, false);
+    let count = |name: &str| Field::new(name, DataType::UInt32, false);
+    Arc::new(Schema::new(vec![
+        Field::new("trace_id", DataType::FixedSizeBinary(16), false),
+        Field::new("span_id", DataType::FixedSizeBinary(8), false),
+        Field::new("parent_span_id", DataType::FixedSizeBinary(8), true),
+        string("service"),
+        string("name"),
+        Field::new("kind", DataType::Int8, false),
+        Field::new("start", DataType::Int64, false),
+        Field::new("duration", DataType::Int64, false),
+        Field::new("status_code", DataType::Int8, false),
+        string("status_message"),
+        string("trace_state"),
+        string("scope_name"),
+        string("scope_version"),
+        binary("resource_attributes"),
+        binary("attributes"),
+        binary("events"),
+        binary("links"),
+        count("dropped_attributes"),
+        count("dropped_events"),
+        count("dropped_links"),
+    ]))
+}
+
+/// What a block's footer says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockMeta {
+    /// The earliest span start and the latest span end in the block.
+    pub min_start: UnixNanos,
+    pub max_end: UnixNanos,
+    pub spans: u64,
+    pub traces: u64,
+    /// Every WAL segment numbered at or below this is in blocks.
+    pub wal_upto: u64,
+    /// Span names by service.
+    pub operations: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl BlockMeta {
+    fn to_key_values(&self) -> Vec<KeyValue> {
+        let mut operations = String::new();
+        for (service, names) in &self.operations {
+            for name in names {
+                operations.push_str(&escape(service));
+                operations.push('\t');
+                operations.push_str(&escape(name));
+                operations.push('\n');
+            }
+        }
+        vec![
+            KeyValue::new(KEY_MIN_START.into(), self.min_start.0.to_string()),
+            KeyValue::new(KEY_MAX_END.into(), self.max_end.0.to_string()),
+            KeyValue::new(KEY_TRACES.into(), self.traces.to_string()),
+            KeyValue::new(KEY_WAL_UPTO.into(), self.wal_upto.to_string()),
+            KeyValue::new(KEY_OPERATIONS.into(), operations),
+        ]
+    }
+
+    fn from_key_values(spans: u64, key_values: &[KeyValue]) -> Result<Self, Corrupt> {
+        let get = |key: &str| {
+            key_values
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.as_deref())
+                .ok_or(Corrupt("block metadata is missing a key"))
+        };
+        let number = |key: &str| -> Result<i64, Corrupt> {
+            get(key)?
+                .parse()
+                .map_err(|_| Corrupt("block metadata holds a bad number"))
+        };
+        let mut operations: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for line in get(KEY_OPERATIONS)?.lines() {
+            let (service, name) = line
+                .split_once('\t')
+                .ok_or(Corrupt("block metadata holds a bad operation"))?;
+            operations
+                .entry(unescape(service))
+                .or_default()
+                .insert(unescape(name));
+        }
+        Ok(BlockMeta {
+            min_start: UnixNanos(number(KEY_MIN_START)?),
+            max_end: UnixNanos(number(KEY_MAX_END)?),
+            spans,
+            traces: u64::try_from(number(KEY_TRACES)?)
+                .map_err(|_| Corrupt("block metadata holds a bad number"))?,
+            wal_upto: u64::try_from(number(KEY_WAL_UPTO)?)
+                .map_err(|_| Corrupt("block metadata holds a bad number"))?,
+            operations,
+        })
+    }
+}
+
+/// Tabs, newlines and backslashes escaped, so an operation is one tab-separated line.
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Writes `spans` (any order) as block `dir`, atomically. Returns the block's metadata.
+pub fn write(dir: &Path, mut spans: Vec<&Span>, wal_upto: u64) -> Result<BlockMeta, Error> {
+    spans.sort_unstable_by(|a, b| {
+        (a.trace_id, a.start, a.span_id).cmp(&(b.trace_id, b.start, b.span_id))
+    });
+    let mut meta = BlockMeta {
+        min_start: UnixNanos(i64::MAX),
+        max_end: UnixNanos(i64::MIN),
+        spans: spans.len() as u64,
+        traces: 0,
+        wal_upto,
+        operations: BTreeMap::new(),
+    };
+    let mut bloom = TraceBloom::with_capacity(spans.len());
+    let mut previous: Option<TraceId> = None;
+    for span in spans.iter().copied() {
+        meta.min_start = meta.min_start.min(span.start);
+        meta.max_end = meta.max_end.max(span.end);
+        if previous != Some(span.trace_id) {
+            meta.traces += 1;
+            bloom.insert(&span.trace_id);
+            previous = Some(span.trace_id);
+        }
+        if !meta
+            .operations
+            .get(&span.service)
+            .is_some_and(|names| names.contains(&span.name))
+        {
+            meta.operations
+                .entry(span.service.clone())
+                .or_default()
+                .insert(span.name.clone());
+        }
+    }
+
+    let tmp = dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(Error::io("cannot create block", &tmp))?;
+    let spans_path = tmp.join(SPANS_FILE);
+    let file = File::create(&spans_path).map_err(Error::io("cannot create block", &spans_path))?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(ZSTD_LEVEL).map_err(|err| Error::Parquet(err.to_string()))?,
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_key_value_metadata(Some(meta.to_key_values()))
+        .build();
+    let schema = schema();
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(properties))
+        .map_err(|err| Error::Parquet(err.to_string()))?;
+    for chunk in spans.chunks(ROW_GROUP_ROWS) {
+        let batch = to_record_batch(&schema, chunk)?;
+        writer
+            .write(&batch)
+            .map_err(|err| Error::Parquet(err.to_string()))?;
+    }
+    let file = writer
+        .into_inner()
+        .map_err(|err| Error::Parquet(err.to_string()))?;
+    file.sync_all()
+        .map_err(Error::io("cannot sync block", &spans_path))?;
+    let bloom_path = tmp.join(BLOOM_FILE);
+    std::fs::write(&bloom_path, bloom.encode())
+        .and_then(|()| File::open(&bloom_path)?.sync_all())
+        .map_err(Error::io("cannot write block", &bloom_path))?;
+    wal::sync_dir(&tmp)?;
+    std::fs::rename(&tmp, dir).map_err(Error::io("cannot install block", dir))?;
+    if let Some(parent) = dir.parent() {
+        wal::sync_dir(parent)?;
+    }
+    Ok(meta)
+}
+
+fn to_record_batch(schema: &SchemaRef, spans: &[&Span]) -> Result<RecordBatch, Error> {
+    let n = spans.len();
+    let mut trace_id = FixedSizeBinaryBuilder::with_capacity(n, 16);
+    let mut span_id = FixedSizeBinaryBuilder::with_capacity(n, 8);
+    let mut parent = FixedSizeBinaryBuilder::with_capacity(n, 8);
+    let mut service = StringBuilder::new();
+    let mut name = StringBuilder::new();
+    let mut kind = Int8Builder::with_capacity(n);
+    let mut start = Int64Builder::with_capacity(n);
+    let mut duration = Int64Builder::with_capacity(n);
+    let mut status_code = Int8Builder::with_capacity(n);
+    let mut status_message = StringBuilder::new();
+    let mut trace_state = StringBuilder::new();
+    let mut scope_name = StringBuilder::new();
+    let mut scope_version = StringBuilder::new();
+    let mut resource_attributes = BinaryBuilder::new();
+    let mut attributes = BinaryBuilder::new();
+    let mut events = BinaryBuilder::new();
+    let mut links = BinaryBuilder::new();
+    let mut dropped_attributes = UInt32Builder::with_capacity(n);
+    let mut dropped_events = UInt32Builder::with_capacity(n);
+    let mut dropped_links = UInt32Builder::with_capacity(n);
+    let mut scratch = Vec::new();
+    let arrow = |err: arrow_schema::ArrowError| Error::Parquet(err.to_string());
+    for span in spans.iter().copied() {
+        trace_id
+            .append_value(span.trace_id.as_bytes())
+            .map_err(arrow)?;
+        span_id
+            .append_value(span.span_id.as_bytes())
+            .map_err(arrow)?;
+        match &span.parent_span_id {
+            Some(id) => parent.append_value(id.as_bytes()).map_err(arrow)?,
+            None => parent.append_null(),
+        }
+        service.append_value(&span.service);
+        name.append_value(&span.name);
+        kind.append_value(codec::kind_code(span.kind) as i8);
+        start.append_value(span.start.0);
+        duration.append_value(span.end.0.saturating_sub(span.start.0));
+        status_code.append_value(codec::status_code(&span.status) as i8);
+        status_message.append_value(match &span.status {
+            model::SpanStatus::Error { message } => message.as_str(),
+            model::SpanStatus::Unset | model::SpanStatus::Ok => "",
+        });
+        trace_state.append_value(&span.trace_state);
+        scope_name.append_value(&span.scope_name);
+        scope_version.append_value(&span.scope_version);
+        scratch.clear();
+        put_attributes(&mut scratch, &span.resource_attributes);
+        resource_attributes.append_value(&scratch);
+        scratch.clear();
+        put_attributes(&mut scratch, &span.attributes);
+        attributes.append_value(&scratch);
+        scratch.clear();
+        codec::encode_events(&mut scratch, &span.events);
+        events.append_value(&scratch);
+        scratch.clear();
+        codec::encode_links(&mut scratch, &span.links);
+        links.append_value(&scratch);
+        dropped_attributes.append_value(span.dropped_attributes);
+        dropped_events.append_value(span.dropped_events);
+        dropped_links.append_value(span.dropped_links);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(trace_id.finish()),
+        Arc::new(span_id.finish()),
+        Arc::new(parent.finish()),
+        Arc::new(service.finish()),
+        Arc::new(name.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(start.finish()),
+        Arc::new(duration.finish()),
+        Arc::new(status_code.finish()),
+        Arc::new(status_message.finish()),
+        Arc::new(trace_state.finish()),
+        Arc::new(scope_name.finish()),
+        Arc::new(scope_version.finish()),
+        Arc::new(resource_attributes.finish()),
+        Arc::new(attributes.finish()),
+        Arc::new(events.finish()),
+        Arc::new(links.finish()),
+        Arc::new(dropped_attributes.finish()),
+        Arc::new(dropped_events.finish()),
+        Arc::new(dropped_links.finish()),
+    ];
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(arrow)
+}
+
+/// An open block: its footer and trace filter in memory, its rows on disk.
+#[derive(Debug)]
+pub struct Block {
+    pub id: u64,
+    pub dir: PathBuf,
+    pub meta: BlockMeta,
+    pub bytes: u64,
+    bloom: TraceBloom,
+    reader_meta: ArrowReaderMetadata,
+}
+
+fn corrupt(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!("{}: {what}", path.display()))
+}
+
+impl Block {
+    pub fn open(id: u64, dir: &Path) -> Result<Block, Error> {
+        let spans_path = dir.join(SPANS_FILE);
+        let file = File::open(&spans_path).map_err(Error::io("cannot open block", &spans_path))?;
+        let bytes = file
+            .metadata()
+            .map_err(Error::io("cannot open block", &spans_path))?
+            .len();
+        let reader_meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|err| corrupt(&spans_path, err))?;
+        if reader_meta.schema().fields() != schema().fields() {
+            return Err(corrupt(&spans_path, "unexpected columns"));
+        }
+        let file_meta = reader_meta.metadata().file_metadata();
+        let spans = u64::try_from(file_meta.num_rows()).unwrap_or(0);
+        let key_values = file_meta.key_value_metadata().cloned().unwrap_or_default();
+        let meta = BlockMeta::from_key_values(spans, &key_values)
+            .map_err(|err| corrupt(&spans_path, err))?;
+        let bloom_path = dir.join(BLOOM_FILE);
+        let bloom_bytes =
+            std::fs::read(&bloom_path).map_err(Error::io("cannot open block", &bloom_path))?;
+        let bloom = TraceBloom::decode(&bloom_bytes).map_err(|err| corrupt(&bloom_path, err))?;
+        Ok(Block {
+            id,
+            dir: dir.to_path_buf(),
+            meta,
+            bytes: bytes + bloom_bytes.len() as u64,
+            bloom,
+            reader_meta,
+        })
+    }
+
+    /// The row groups whose trace-id range includes `id`.
+    fn row_groups_for(&self, id: &TraceId) -> Vec<usize> {
+        let key = id.as_bytes().as_slice();
+        self.reader_meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| {
+                match group.column(col::TRACE_ID).statistics() {
+                    Some(stats) => match (stats.min_bytes_opt(), stats.max_bytes_opt()) {
+                        (Some(min), Some(max)) => min <= key && key <= max,
+                        _ => true,
+                    },
+                    // No statistics: the row group cannot be ruled out.
+                    None => true,
+                }
+            })
+            .map(|(idx, _)| idx)
+            .collect()
+    }
+
+    /// The row groups that may hold a span starting in `[start, end]`.
+    fn row_groups_in(&self, start: i64, end: i64) -> Vec<usize> {
+        self.reader_meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| match group.column(col::START).statistics() {
+                Some(Statistics::Int64(stats)) => match (stats.min_opt(), stats.max_opt()) {
+                    (Some(&min), Some(&max)) => min <= end && max >= start,
+                    _ => true,
+                },
+                _ => true,
+            })
+            .map(|(idx, _)| idx)
+            .collect()
+    }
+
+    fn reader(
+        &self,
+        row_groups: Vec<usize>,
+        columns: Option<&[usize]>,
+    ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, Error> {
+        let path = self.dir.join(SPANS_FILE);
+        let file = File::open(&path).map_err(Error::io("cannot read block", &path))?;
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.reader_meta.clone())
+                .with_row_groups(row_groups)
+                .with_batch_size(ROW_GROUP_ROWS);
+        if let Some(columns) = columns {
+            let mask =
+                ProjectionMask::roots(self.reader_meta.parquet_schema(), columns.iter().copied());
+            builder = builder.with_projection(mask);
+        }
+        builder.build().map_err(|err| corrupt(&path, err))
+    }
+
+    /// Every span of trace `id` in this block, in start order.
+    pub fn trace(&self, id: &TraceId) -> Result<Vec<Span>, Error> {
+        if !self.bloom.may_contain(id) {
+            return Ok(Vec::new());
+        }
+        let row_groups = self.row_groups_for(id);
+        if row_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = self.dir.join(SPANS_FILE);
+        let mut spans = Vec::new();
+        for batch in self.reader(row_groups, None)? {
+            let batch = batch.map_err(|err| corrupt(&path, err))?;
+            let columns = Columns::of(&batch, &path)?;
+            for row in 0..batch.num_rows() {
+                if columns.trace_id.value(row) == id.as_bytes() {
+                    spans.push(columns.span(row).map_err(|err| corrupt(&path, err))?);
+                }
+            }
+        }
+        Ok(spans)
+    }
+
+    /// Calls `visit` with the trace id and start of every span matching `query`, in
+    /// trace-id order; `visit` answers whether to go on. Cheap columns are checked
+    /// first: a span is decoded whole only when attribute conditions need it.
+    pub fn search(
+        &self,
+        query: &SearchQuery,
+        visit: &mut dyn FnMut(TraceId, UnixNanos) -> bool,
+    ) -> Result<(), Error> {
+        let (start, end) = (query.start.0, query.end.0);
+        if self.meta.min_start.0 > end || self.meta.max_end.0 < start {
+            return Ok(());
+        }
+        if let Some(service) = &query.service {
+            let Some(names) = self.meta.operations.get(service) else {
+                return Ok(());
+            };
+            if query
+                .span_name
+                .as_ref()
+                .is_some_and(|name| !names.contains(name))
+            {
+                return Ok(());
+            }
+        }
+        let row_groups = self.row_groups_in(start, end);
+        if row_groups.is_empty() {
+            return Ok(());
+        }
+        let path = self.dir.join(SPANS_FILE);
+        for batch in self.reader(row_groups, None)? {
+            let batch = batch.map_err(|err| corrupt(&path, err))?;
+            let columns = Columns::of(&batch, &path)?;
+            for row in 0..batch.num_rows() {
+                let span_start = columns.start.value(row);
+                let duration = u64::try_from(columns.duration.value(row)).unwrap_or(0);
+                let cheap_match = span_start >= start
+                    && span_start <= end
+                    && query
+                        .service
+                        .as_ref()
+                        .is_none_or(|s| s == columns.service.value(row))
+                    && query
+                        .span_name
+                        .as_ref()
+                        .is_none_or(|n| n == columns.name.value(row))
+                    && (!query.errors_only || columns.status_code.value(row) == 2)
+                    && query.min_duration_nanos.is_none_or(|min| duration >= min)
+                    && query.max_duration_nanos.is_none_or(|max| duration <= max);
+                if !cheap_match {
+                    continue;
+                }
+                let span = columns.span(row).map_err(|err| corrupt(&path, err))?;
+                if (query.attributes.is_empty() || query.matches(&span))
+                    && !visit(span.trace_id, span.start)
+                {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A record batch's columns, typed.
+struct Columns<'a> {
+    trace_id: &'a FixedSizeBinaryArray,
+    span_id: &'a FixedSizeBinaryArray,
+    parent: &'a FixedSizeBinaryArray,
+    service: &'a StringArray,
+    name: &'a StringArray,
+    kind: &'a Int8Array,
+    start: &'a Int64Array,
+    duration: &'a Int64Array,
+    status_code: &'a Int8Array,
+    status_message: &'a StringArray,
+    trace_state: &'a StringArray,
+    scope_name: &'a StringArray,
+    scope_version: &'a StringArray,
+    resource_attributes: &'a BinaryArray,
+    attributes: &'a BinaryArray,
+    events: &'a BinaryArray,
+    links: &'a BinaryArray,
+    dropped_attributes: &'a UInt32Array,
+    dropped_events: &'a UInt32Array,
+    dropped_links: &'a UInt32Array,
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, idx: usize, path: &Path) -> Result<&'a T, Error> {
+    batch
+        .column(idx)
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| corrupt(path, format!("column {idx} has the wrong type")))
+}
+
+impl<'a> Columns<'a> {
+    fn of(batch: &'a RecordBatch, path: &Path) -> Result<Self, Error> {
+        Ok(Columns {
+            trace_id: column(batch, col::TRACE_ID, path)?,
+            span_id: column(batch, col::SPAN_ID, path)?,
+            parent: column(batch, col::PARENT_SPAN_ID, path)?,
+            service: column(batch, col::SERVICE, path)?,
+            name: column(batch, col::NAME, path)?,
+            kind: column(batch, col::KIND, path)?,
+            start: column(batch, col::START, path)?,
+            duration: column(batch, col::DURATION, path)?,
+            status_code: column(batch, col::STATUS_CODE, path)?,
+            status_message: column(batch, col::STATUS_MESSAGE, path)?,
+            trace_state: column(batch, col::TRACE_STATE, path)?,
+            scope_name: column(batch, col::SCOPE_NAME, path)?,
+            scope_version: column(batch, col::SCOPE_VERSION, path)?,
+            resource_attributes: column(batch, col::RESOURCE_ATTRIBUTES, path)?,
+            attributes: column(batch, col::ATTRIBUTES, path)?,
+            events: column(batch, col::EVENTS, path)?,
+            links: column(batch, col::LINKS, path)?,
+            dropped_attributes: column(batch, col::DROPPED_ATTRIBUTES, path)?,
+            dropped_events: column(batch, col::DROPPED_EVENTS, path)?,
+            dropped_links: column(batch, col::DROPPED_LINKS, path)?,
+        })
+    }
+
+    fn span(&self, row: usize) -> Result<Span, Corrupt> {
+        let trace_id =
+            TraceId::from_bytes(self.trace_id.value(row)).map_err(|_| Corrupt("bad trace id"))?;
+        let span_id =
+            SpanId::from_bytes(self.span_id.value(row)).map_err(|_| Corrupt("bad span id"))?;
+        let parent_span_id = if self.parent.is_null(row) {
+            None
+        } else {
+            Some(SpanId::from_bytes(self.parent.value(row)).map_err(|_| Corrupt("bad span id"))?)
+        };
+        let start = self.start.value(row);
+        let kind = u8::try_from(self.kind.value(row)).map_err(|_| Corrupt("bad span kind"))?;
+        let status =
+            u8::try_from(self.status_code.value(row)).map_err(|_| Corrupt("bad status code"))?;
+        Ok(Span {
+            trace_id,
+            span_id,
+            parent_span_id,
+            service: self.service.value(row).to_owned(),
+            name: self.name.value(row).to_owned(),
+            kind: codec::kind_from_code(kind)?,
+            start: UnixNanos(start),
+            end: UnixNanos(start.saturating_add(self.duration.value(row))),
+            status: codec::status_from_code(status, self.status_message.value(row))?,
+            trace_state: self.trace_state.value(row).to_owned(),
+            scope_name: self.scope_name.value(row).to_owned(),
+            scope_version: self.scope_version.value(row).to_owned(),
+            resource_attributes: Decoder::new(self.resource_attributes.value(row)).attributes()?,
+            attributes: Decoder::new(self.attributes.value(row)).attributes()?,
+            events: codec::decode_events(&mut Decoder::new(self.events.value(row)))?,
+            links: codec::decode_links(&mut Decoder::new(self.links.value(row)))?,
+            dropped_attributes: self.dropped_attributes.value(row),
+            dropped_events: self.dropped_events.value(row),
+            dropped_links: self.dropped_links.value(row),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::tests::span;
+
+    #[test]
+    fn a_block_returns_each_trace_whole_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spans = Vec::new();
+        // 250 traces of 16 spans each, starting 10 ns apart.
+        for trace in 1..=4000u16 {
+            let t = (trace % 250) as u8 + 1;
+            let id = (trace / 250) as u8 + 1;
+            spans.push(span(t, id, (id > 1).then_some(1), i64::from(trace) * 10));
+        }
+        let expected_t7: Vec<Span> = spans
+            .iter()
+            .filter(|s| s.trace_id.as_bytes()[0] == 7)
+            .cloned()
+            .collect();
+        let block_dir = dir.path().join("0000000001");
+        let meta = write(&block_dir, spans.iter().collect(), 42).expect("write");
+        assert_eq!(meta.spans, 4000);
+        assert_eq!(meta.traces, 250);
+        assert_eq!(meta.wal_upto, 42);
+        assert_eq!(meta.min_start, UnixNanos(10));
+        assert!(meta.operations["svc-1"].contains("GET /1"));
+        assert!(!block_dir.with_extension("tmp").exists());
+
+        let block = Block::open(1, &block_dir).expect("open");
+        assert_eq!(block.meta, meta);
+        let mut found = block.trace(&expected_t7[0].trace_id).expect("trace");
+        found.sort_by_key(|s| s.start);
+        let mut expected = expected_t7;
+        expected.sort_by_key(|s| s.start);
+        assert_eq!(found, expected);
+        let absent = TraceId::from_bytes(&[0xfe; 16]).expect("id");
+        assert!(block.trace(&absent).expect("trace").is_empty());
+
+        let mut seen = 0;
+        let query = SearchQuery::in_range(UnixNanos(1000), UnixNanos(1990), 10);
+        block
+            .search(&query, &mut |_, start| {
+                assert!((1000..=1990).contains(&start.0));
+                seen += 1;
+                true
+            })
+            .expect("search");
+        assert_eq!(seen, 100);
+        let query = SearchQuery {
+            service: Some("svc-1".into()),
+            attributes: vec![("http.route".into(), "/3".into())],
+            ..SearchQuery::in_range(UnixNanos(0), UnixNanos(i64::MAX), 10)
+        };
+        let mut found = Vec::new();
+        block
+            .search(&query, &mut |id, _| {
+                found.push(id);
+                true
+            })
+            .expect("search");
+        // Span 3 of every trace whose first id byte is 1 mod 3.
+        assert_eq!(found.len(), 250 / 3 + 1);
+        assert!(found.iter().all(|id| id.as_bytes()[0] % 3 == 1));
+    }
+
+    #[test]
+    fn a_damaged_block_is_an_error_never_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let block_dir = dir.path().join("0000000001");
+        write(&block_dir, vec![&span(1, 1, None, 5)], 1).expect("write");
+        let path = block_dir.join(SPANS_FILE);
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
+        assert!(matches!(Block::open(1, &block_dir), Err(Error::Corrupt(_))));
+        std::fs::write(&path, &bytes).expect("write");
+        std::fs::write(block_dir.join(BLOOM_FILE), b"xx").expect("write");
+        assert!(matches!(Block::open(1, &block_dir), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn operations_survive_tabs_and_newlines() {
+        for text in ["plain", "a\tb", "line\nbreak", "back\\slash\\t"] {
+            assert_eq!(unescape(&escape(text)), text);
+        }
+    }
+}
