@@ -12,9 +12,7 @@
 //!
 //! Where this differs from `jaeger-query`: `service` is optional in a search (Jaeger
 //! refuses a search without it); a `limit` above 1000 is cut to 1000; `start`/`end` on
-//! `/api/traces/<id>` are checked but not needed (a trace is found by id alone);
-//! `spanKind` in `/api/operations` comes from a sample of recent traces, because the
-//! store indexes span names without kinds (see [`operations`]).
+//! `/api/traces/<id>` are checked but not needed (a trace is found by id alone).
 
 mod convert;
 mod dependencies;
@@ -22,7 +20,6 @@ mod query;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::Json;
@@ -31,14 +28,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use model::{ErrorKind, TraceId, UnixNanos};
 use serde::Serialize;
-use tracestore::{SearchQuery, TraceStore};
+use tracestore::TraceStore;
 
 use crate::traces_api::{parse_trace_id, with_traces};
 use crate::{ApiContext, ApiError, params};
 use query::TracesRequest;
 
-/// Traces whose spans give `/api/operations` the kinds of a service's operations.
-const KIND_SAMPLE_TRACES: usize = 20;
 /// The window of `/api/dependencies` without `lookback` (Jaeger's default), in ms.
 const DEFAULT_DEPENDENCY_LOOKBACK_MS: i64 = 24 * 3_600 * 1_000;
 const NANOS_PER_MILLI: i64 = 1_000_000;
@@ -111,7 +106,7 @@ pub(crate) async fn services(
     State(context): State<Arc<ApiContext>>,
 ) -> Result<Response, JaegerError> {
     let services: Vec<String> = with_traces(&context, |store| {
-        Ok(store.operations().into_keys().collect())
+        Ok(store.operations().services().map(str::to_owned).collect())
     })
     .await?;
     let total = services.len();
@@ -127,8 +122,8 @@ pub(crate) async fn service_operations(
     let names: Vec<String> = with_traces(&context, move |store| {
         Ok(store
             .operations()
-            .remove(&service)
-            .map(|names| names.into_iter().collect())
+            .of(&service)
+            .map(|names| names.keys().cloned().collect())
             .unwrap_or_default())
     })
     .await?;
@@ -143,36 +138,9 @@ struct Operation {
     span_kind: &'static str,
 }
 
-/// The kinds each span name of `service` had in its newest [`KIND_SAMPLE_TRACES`]
-/// traces.
-fn operation_kinds(
-    store: &TraceStore,
-    service: &str,
-) -> Result<BTreeMap<String, BTreeSet<&'static str>>, tracestore::Error> {
-    let mut query =
-        SearchQuery::in_range(UnixNanos(i64::MIN), UnixNanos(i64::MAX), KIND_SAMPLE_TRACES);
-    query.service = Some(service.to_owned());
-    let mut kinds: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
-    for summary in store.search(&query)? {
-        let spans = match store.trace(&summary.trace_id) {
-            Ok(spans) => spans,
-            Err(tracestore::Error::TraceTooLarge { .. }) => continue,
-            Err(err) => return Err(err),
-        };
-        for span in spans.iter().filter(|span| span.service == service) {
-            kinds
-                .entry(span.name.clone())
-                .or_default()
-                .insert(convert::kind_tag(span.kind));
-        }
-    }
-    Ok(kinds)
-}
-
 /// `GET /api/operations?service=&spanKind=`: `data: [{"name", "spanKind"}]`, one entry
-/// per span name and kind. The store indexes names without kinds, so kinds come from the
-/// service's newest [`KIND_SAMPLE_TRACES`] traces; a name not seen there is listed with
-/// `spanKind: ""`, and left out when a `spanKind` is asked for.
+/// per span name and kind it was seen with (`spanKind: ""` for unspecified), sorted by
+/// name.
 pub(crate) async fn operations(
     State(context): State<Arc<ApiContext>>,
     RawQuery(query): RawQuery,
@@ -197,22 +165,13 @@ pub(crate) async fn operations(
         }
     };
     let operations = with_traces(&context, move |store| {
-        let Some(names) = store.operations().remove(&service) else {
-            return Ok(Vec::new());
-        };
-        let kinds = operation_kinds(store, &service)?;
+        let all = store.operations();
         let mut operations = Vec::new();
-        for name in names {
-            match kinds.get(&name) {
-                Some(seen) => operations.extend(seen.iter().map(|kind| Operation {
-                    name: name.clone(),
-                    span_kind: kind,
-                })),
-                None => operations.push(Operation {
-                    name,
-                    span_kind: "",
-                }),
-            }
+        for (name, kinds) in all.of(&service).into_iter().flatten() {
+            operations.extend(kinds.iter().map(|kind| Operation {
+                name: name.clone(),
+                span_kind: convert::kind_tag(kind),
+            }));
         }
         operations.retain(|op| span_kind.as_deref().is_none_or(|kind| op.span_kind == kind));
         Ok(operations)

@@ -385,7 +385,7 @@ pub(crate) async fn flush(State(context): State<Arc<ApiContext>>) -> Result<Resp
 /// `GET /api/v1/traces/services`: services with spans, sorted.
 pub(crate) async fn services(State(context): State<Arc<ApiContext>>) -> Result<Response, ApiError> {
     let services: Vec<String> = with_traces(&context, |store| {
-        Ok(store.operations().into_keys().collect())
+        Ok(store.operations().services().map(str::to_owned).collect())
     })
     .await?;
     Ok(success(services).into_response())
@@ -400,8 +400,8 @@ pub(crate) async fn operations(
     let names: Vec<String> = with_traces(&context, move |store| {
         Ok(store
             .operations()
-            .remove(&service)
-            .map(|names| names.into_iter().collect())
+            .of(&service)
+            .map(|names| names.keys().cloned().collect())
             .unwrap_or_default())
     })
     .await?;

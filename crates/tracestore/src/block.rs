@@ -18,7 +18,6 @@
 //! ([`ROW_GROUP_ROWS`]) so a lookup decodes few rows; their trace-id statistics say
 //! which row groups can hold an id.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +45,7 @@ use wal::codec::{Corrupt, Decoder, put_attributes};
 use crate::bloom::TraceBloom;
 use crate::codec;
 use crate::error::Error;
+use crate::operations::{Kinds, Operations};
 use crate::query::SearchQuery;
 
 pub(crate) const SPANS_FILE: &str = "spans.parquet";
@@ -122,20 +122,20 @@ pub struct BlockMeta {
     pub traces: u64,
     /// Every WAL segment numbered at or below this is in blocks.
     pub wal_upto: u64,
-    /// Span names by service.
-    pub operations: BTreeMap<String, BTreeSet<String>>,
+    /// Span names by service, with their kinds.
+    pub operations: Operations,
 }
 
 impl BlockMeta {
     fn to_key_values(&self) -> Vec<KeyValue> {
         let mut operations = String::new();
-        for (service, names) in &self.operations {
-            for name in names {
-                operations.push_str(&escape(service));
-                operations.push('\t');
-                operations.push_str(&escape(name));
-                operations.push('\n');
-            }
+        for (service, name, kinds) in self.operations.iter() {
+            operations.push_str(&escape(service));
+            operations.push('\t');
+            operations.push_str(&escape(name));
+            operations.push('\t');
+            operations.push_str(&kinds.bits().to_string());
+            operations.push('\n');
         }
         vec![
             KeyValue::new(KEY_MIN_START.into(), self.min_start.0.to_string()),
@@ -159,15 +159,20 @@ impl BlockMeta {
                 .parse()
                 .map_err(|_| Corrupt("block metadata holds a bad number"))
         };
-        let mut operations: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut operations = Operations::default();
         for line in get(KEY_OPERATIONS)?.lines() {
-            let (service, name) = line
-                .split_once('\t')
-                .ok_or(Corrupt("block metadata holds a bad operation"))?;
-            operations
-                .entry(unescape(service))
-                .or_default()
-                .insert(unescape(name));
+            let mut parts = line.split('\t');
+            let (Some(service), Some(name)) = (parts.next(), parts.next()) else {
+                return Err(Corrupt("block metadata holds a bad operation"));
+            };
+            let kinds = match parts.next() {
+                Some(bits) => bits
+                    .parse()
+                    .map_err(|_| Corrupt("block metadata holds bad span kinds"))?,
+                // Written before kinds were recorded.
+                None => 0,
+            };
+            operations.add(&unescape(service), &unescape(name), Kinds::from_bits(kinds));
         }
         Ok(BlockMeta {
             min_start: UnixNanos(number(KEY_MIN_START)?),
@@ -218,7 +223,7 @@ pub fn write(dir: &Path, mut spans: Vec<&Span>, wal_upto: u64) -> Result<BlockMe
         spans: spans.len() as u64,
         traces: 0,
         wal_upto,
-        operations: BTreeMap::new(),
+        operations: Operations::default(),
     };
     let mut bloom = TraceBloom::with_capacity(spans.len());
     let mut previous: Option<TraceId> = None;
@@ -230,16 +235,7 @@ pub fn write(dir: &Path, mut spans: Vec<&Span>, wal_upto: u64) -> Result<BlockMe
             bloom.insert(&span.trace_id);
             previous = Some(span.trace_id);
         }
-        if !meta
-            .operations
-            .get(&span.service)
-            .is_some_and(|names| names.contains(&span.name))
-        {
-            meta.operations
-                .entry(span.service.clone())
-                .or_default()
-                .insert(span.name.clone());
-        }
+        meta.operations.record(span);
     }
 
     let tmp = dir.with_extension("tmp");
@@ -510,54 +506,106 @@ impl Block {
         if self.meta.min_start.0 > end || self.meta.max_end.0 < start {
             return Ok(());
         }
-        if let Some(service) = &query.service {
-            let Some(names) = self.meta.operations.get(service) else {
-                return Ok(());
-            };
-            if query
-                .span_name
-                .as_ref()
-                .is_some_and(|name| !names.contains(name))
-            {
-                return Ok(());
-            }
+        if let Some(service) = &query.service
+            && !self
+                .meta
+                .operations
+                .contains(service, query.span_name.as_deref())
+        {
+            return Ok(());
         }
         let row_groups = self.row_groups_in(start, end);
         if row_groups.is_empty() {
             return Ok(());
         }
         let path = self.dir.join(SPANS_FILE);
-        for batch in self.reader(row_groups, None)? {
+        // Without attribute conditions only six columns are read and no span is decoded.
+        let whole_spans = !query.attributes.is_empty();
+        let projection = [
+            col::TRACE_ID,
+            col::SERVICE,
+            col::NAME,
+            col::START,
+            col::DURATION,
+            col::STATUS_CODE,
+        ];
+        let columns = (!whole_spans).then_some(projection.as_slice());
+        for batch in self.reader(row_groups, columns)? {
             let batch = batch.map_err(|err| corrupt(&path, err))?;
-            let columns = Columns::of(&batch, &path)?;
+            let cheap = CheapColumns::of(&batch, &path)?;
+            let all = if whole_spans {
+                Some(Columns::of(&batch, &path)?)
+            } else {
+                None
+            };
             for row in 0..batch.num_rows() {
-                let span_start = columns.start.value(row);
-                let duration = u64::try_from(columns.duration.value(row)).unwrap_or(0);
+                let span_start = cheap.start.value(row);
+                let duration = u64::try_from(cheap.duration.value(row)).unwrap_or(0);
                 let cheap_match = span_start >= start
                     && span_start <= end
                     && query
                         .service
                         .as_ref()
-                        .is_none_or(|s| s == columns.service.value(row))
+                        .is_none_or(|s| s == cheap.service.value(row))
                     && query
                         .span_name
                         .as_ref()
-                        .is_none_or(|n| n == columns.name.value(row))
-                    && (!query.errors_only || columns.status_code.value(row) == 2)
+                        .is_none_or(|n| n == cheap.name.value(row))
+                    && (!query.errors_only || cheap.status_code.value(row) == 2)
                     && query.min_duration_nanos.is_none_or(|min| duration >= min)
                     && query.max_duration_nanos.is_none_or(|max| duration <= max);
                 if !cheap_match {
                     continue;
                 }
-                let span = columns.span(row).map_err(|err| corrupt(&path, err))?;
-                if (query.attributes.is_empty() || query.matches(&span))
-                    && !visit(span.trace_id, span.start)
-                {
+                if let Some(all) = &all {
+                    let span = all.span(row).map_err(|err| corrupt(&path, err))?;
+                    if !query.matches(&span) {
+                        continue;
+                    }
+                }
+                let trace_id = TraceId::from_bytes(cheap.trace_id.value(row))
+                    .map_err(|_| corrupt(&path, "bad trace id"))?;
+                if !visit(trace_id, UnixNanos(span_start)) {
                     return Ok(());
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The columns search checks first, found by name so a projected batch works too.
+struct CheapColumns<'a> {
+    trace_id: &'a FixedSizeBinaryArray,
+    service: &'a StringArray,
+    name: &'a StringArray,
+    start: &'a Int64Array,
+    duration: &'a Int64Array,
+    status_code: &'a Int8Array,
+}
+
+fn named<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T, Error> {
+    batch
+        .column_by_name(name)
+        .and_then(|column| column.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            corrupt(
+                path,
+                format!("column {name} is missing or has the wrong type"),
+            )
+        })
+}
+
+impl<'a> CheapColumns<'a> {
+    fn of(batch: &'a RecordBatch, path: &Path) -> Result<Self, Error> {
+        Ok(CheapColumns {
+            trace_id: named(batch, "trace_id", path)?,
+            service: named(batch, "service", path)?,
+            name: named(batch, "name", path)?,
+            start: named(batch, "start", path)?,
+            duration: named(batch, "duration", path)?,
+            status_code: named(batch, "status_code", path)?,
+        })
     }
 }
 
@@ -683,7 +731,12 @@ mod tests {
         assert_eq!(meta.traces, 250);
         assert_eq!(meta.wal_upto, 42);
         assert_eq!(meta.min_start, UnixNanos(10));
-        assert!(meta.operations["svc-1"].contains("GET /1"));
+        assert!(meta.operations.contains("svc-1", Some("GET /1")));
+        let kinds = meta.operations.of("svc-1").expect("service")["GET /2"];
+        assert_eq!(
+            kinds.iter().collect::<Vec<_>>(),
+            vec![model::SpanKind::Client]
+        );
         assert!(!block_dir.with_extension("tmp").exists());
 
         let block = Block::open(1, &block_dir).expect("open");

@@ -16,11 +16,13 @@
 pub mod block;
 pub mod bloom;
 pub mod codec;
+pub mod operations;
 pub mod query;
 pub mod store;
 
 mod error;
 
 pub use error::Error;
+pub use operations::{Kinds, Operations};
 pub use query::{SearchQuery, TraceSummary};
 pub use store::{OpenStats, StoreStats, TraceStore, TraceStoreOptions};

@@ -18,7 +18,7 @@
 //! client retry) come back once; two spans sharing an id with different kinds or
 //! services (Zipkin's shared client/server spans) both come back.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
@@ -31,6 +31,7 @@ use wal::{Wal, WalOptions};
 use crate::block::{self, Block};
 use crate::codec;
 use crate::error::Error;
+use crate::operations::Operations;
 use crate::query::{SearchQuery, TraceSummary};
 
 const WAL_DIR: &str = "wal";
@@ -75,7 +76,7 @@ struct Head {
     bytes: usize,
     /// When the first span now in the head arrived.
     since: Option<Instant>,
-    operations: BTreeMap<String, BTreeSet<String>>,
+    operations: Operations,
 }
 
 impl Head {
@@ -84,16 +85,7 @@ impl Head {
         self.bytes += bytes;
         self.spans += spans.len();
         for span in spans {
-            if !self
-                .operations
-                .get(&span.service)
-                .is_some_and(|names| names.contains(&span.name))
-            {
-                self.operations
-                    .entry(span.service.clone())
-                    .or_default()
-                    .insert(span.name.clone());
-            }
+            self.operations.record(span);
             self.traces
                 .entry(span.trace_id)
                 .or_default()
@@ -415,8 +407,9 @@ impl TraceStore {
         Ok(summaries)
     }
 
-    /// Services with spans, and the span names of each.
-    pub fn operations(&self) -> BTreeMap<String, BTreeSet<String>> {
+    /// Services with spans, and the span names of each with the kinds they were seen
+    /// with.
+    pub fn operations(&self) -> Operations {
         let state = self
             .shared
             .state
@@ -429,11 +422,7 @@ impl TraceStore {
             .map(|head| &head.operations)
             .chain(state.blocks.iter().map(|block| &block.meta.operations));
         for operations in sources {
-            for (service, names) in operations {
-                all.entry(service.clone())
-                    .or_default()
-                    .extend(names.iter().cloned());
-            }
+            all.merge(operations);
         }
         all
     }

@@ -201,8 +201,8 @@ fn search_finds_traces_in_the_head_and_in_blocks_most_recent_first() {
     assert!(matches!(store.search(&backwards), Err(Error::Query(_))));
 
     let operations = store.operations();
-    assert!(operations["svc-1"].contains("GET /13"));
-    assert!(operations["svc-1"].contains("GET /1"));
+    assert!(operations.contains("svc-1", Some("GET /13")));
+    assert!(operations.contains("svc-1", Some("GET /1")));
 }
 
 #[test]
@@ -276,5 +276,47 @@ fn blocks_past_retention_are_deleted() {
     assert_eq!(
         store.trace(&span(2, 1, None, 0).trace_id).expect("trace")[0].span_id,
         span_id
+    );
+}
+
+#[test]
+fn a_100k_span_trace_split_across_head_and_block_comes_back_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let t0 = now();
+    let trace_id = TraceId::from_bytes(&[0x42; 16]).expect("id");
+    let spans: Vec<Span> = (0..100_000u64)
+        .map(|i| {
+            let mut span = span(0x42, 1, None, t0 + i as i64);
+            span.span_id = SpanId::from_bytes(&(i + 1).to_be_bytes()).expect("id");
+            span.parent_span_id =
+                (i > 0).then(|| SpanId::from_bytes(&1u64.to_be_bytes()).expect("id"));
+            span.attributes.truncate(1);
+            span.events.clear();
+            span.links.clear();
+            span
+        })
+        .collect();
+    // Other traces around it in the same block, so its rows span many row groups
+    // between others.
+    store
+        .append(&[span(0x41, 1, None, t0), span(0x43, 1, None, t0)])
+        .expect("append");
+    for chunk in spans[..90_000].chunks(10_000) {
+        store.append(chunk).expect("append");
+    }
+    store.flush().expect("flush");
+    store.append(&spans[90_000..]).expect("append");
+    let found = store.trace(&trace_id).expect("trace");
+    assert_eq!(found.len(), 100_000);
+    assert!(found.windows(2).all(|pair| pair[0].start <= pair[1].start));
+    assert_eq!(found.first().map(|s| s.span_id), Some(spans[0].span_id));
+    assert_eq!(found.last().map(|s| s.span_id), Some(spans[99_999].span_id));
+    assert_eq!(
+        store
+            .trace(&span(0x43, 1, None, 0).trace_id)
+            .expect("trace")
+            .len(),
+        1
     );
 }
