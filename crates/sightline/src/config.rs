@@ -207,6 +207,15 @@ config_section! {
         pub max_head_size: ByteSize = ByteSize::mib(1024),
         /// A trace with more spans is refused by the trace APIs rather than loaded.
         pub max_spans_per_trace: u64 = 1_000_000,
+        /// Compaction merges this many blocks of one level into one block of the next
+        /// (fewer, larger blocks: faster searches, traces split across blocks regrouped).
+        /// 0 turns compaction off.
+        pub compaction_fan_in: u64 = 4,
+        /// Blocks holding more spans than this together are not merged.
+        pub compaction_max_spans: u64 = 20_000_000,
+        /// Blocks are not compacted past this level (with the defaults, a level-3 block
+        /// holds about 5 hours of 5-minute blocks).
+        pub compaction_max_level: u64 = 3,
         /// When the trace store's write-ahead log reaches the disk; as tsdb.wal_fsync.
         pub wal_fsync: FsyncPolicyName = FsyncPolicyName::Interval,
         /// How often the WAL is fsynced under wal_fsync = "interval".

@@ -121,6 +121,9 @@ pub fn trace_store_options(config: &Config) -> tracestore::TraceStoreOptions {
         block_max_bytes: usize_from(traces.block_max_size.0),
         max_head_bytes: usize_from(traces.max_head_size.0),
         max_spans_per_trace: usize_from(traces.max_spans_per_trace),
+        compaction_fan_in: usize_from(traces.compaction_fan_in),
+        compaction_max_spans: traces.compaction_max_spans,
+        compaction_max_level: u32::try_from(traces.compaction_max_level).unwrap_or(u32::MAX),
     }
 }
 

@@ -13,6 +13,12 @@
 //! from are dropped. A crash in between is harmless: the block records the last WAL
 //! segment it holds, and opening drops those segments before replaying the rest.
 //!
+//! Compaction (its own thread) merges the oldest `compaction_fan_in` blocks of the
+//! lowest level that has that many into one block of the next level, streaming them in
+//! trace-id order and dropping repeated spans; the merged block names its inputs, so if
+//! a crash comes between installing it and deleting them, opening deletes them. Blocks
+//! taken out (compacted or expired) are deleted once no reader holds them.
+//!
 //! Reads see the head, the heads being flushed and the blocks, so a trace that arrived
 //! in pieces over minutes (and so across blocks) comes back whole. Spans sent twice (a
 //! client retry) come back once; two spans sharing an id with different kinds or
@@ -53,6 +59,13 @@ pub struct TraceStoreOptions {
     pub max_head_bytes: usize,
     /// A trace with more spans is refused by [`TraceStore::trace`].
     pub max_spans_per_trace: usize,
+    /// Compaction merges this many blocks of one level into one block of the next ...
+    pub compaction_fan_in: usize,
+    /// ... unless together they hold more spans than this ...
+    pub compaction_max_spans: u64,
+    /// ... and never past this level (4 blocks of 5 minutes per level: level 3 blocks
+    /// span about 5 hours).
+    pub compaction_max_level: u32,
 }
 
 impl Default for TraceStoreOptions {
@@ -64,6 +77,9 @@ impl Default for TraceStoreOptions {
             block_max_bytes: 256 << 20,
             max_head_bytes: 1 << 30,
             max_spans_per_trace: 1_000_000,
+            compaction_fan_in: 4,
+            compaction_max_spans: 20_000_000,
+            compaction_max_level: 3,
         }
     }
 }
@@ -112,6 +128,9 @@ struct State {
     flushing: Vec<Arc<Head>>,
     /// Open blocks, oldest first.
     blocks: Vec<Arc<Block>>,
+    /// Blocks taken out of `blocks` (expired or compacted away), deleted from disk once
+    /// no reader holds them.
+    retired: Vec<Arc<Block>>,
     next_block_id: u64,
 }
 
@@ -126,6 +145,8 @@ struct Shared {
     closed: AtomicBool,
     /// Wakes the flusher early (a cut is due, or the store closes).
     wake: (Mutex<bool>, Condvar),
+    /// Held while a compaction runs, so two never pick the same blocks.
+    compaction: Mutex<()>,
 }
 
 /// What opening found.
@@ -152,6 +173,7 @@ pub struct StoreStats {
 pub struct TraceStore {
     shared: Arc<Shared>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -225,7 +247,21 @@ impl TraceStore {
                 }
             }
         }
-        blocks.sort_by_key(|block| block.id);
+        // A crash after a compaction installed its block, before its inputs were deleted:
+        // the inputs are replaced, so they go now.
+        let replaced: HashSet<u64> = blocks
+            .iter()
+            .flat_map(|block: &Arc<Block>| block.meta.sources.iter().copied())
+            .collect();
+        blocks.retain(|block| {
+            if replaced.contains(&block.id) {
+                let _ = std::fs::remove_dir_all(&block.dir);
+                return false;
+            }
+            true
+        });
+        // Oldest first by time (a compacted block has a newer id than blocks after it).
+        blocks.sort_by_key(|block| (block.meta.min_start, block.id));
         stats.blocks = blocks.len();
         let wal_upto = blocks.iter().map(|b| b.meta.wal_upto).max().unwrap_or(0);
         if has_segments_through(&wal_dir, wal_upto) {
@@ -252,10 +288,12 @@ impl TraceStore {
                 head,
                 flushing: Vec::new(),
                 blocks,
+                retired: Vec::new(),
                 next_block_id,
             }),
             closed: AtomicBool::new(false),
             wake: (Mutex::new(false), Condvar::new()),
+            compaction: Mutex::new(()),
         });
         let flusher = {
             let shared = Arc::clone(&shared);
@@ -264,10 +302,18 @@ impl TraceStore {
                 .spawn(move || run_flusher(&shared))
                 .map_err(Error::io("cannot start the trace flusher", dir))?
         };
+        let compactor = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("trace-compactor".into())
+                .spawn(move || run_compactor(&shared))
+                .map_err(Error::io("cannot start the trace compactor", dir))?
+        };
         Ok((
             TraceStore {
                 shared,
                 flusher: Mutex::new(Some(flusher)),
+                compactor: Mutex::new(Some(compactor)),
             },
             stats,
         ))
@@ -442,6 +488,11 @@ impl TraceStore {
         }
     }
 
+    /// Runs one compaction step now, if one is due; answers whether blocks were merged.
+    pub fn compact(&self) -> Result<bool, Error> {
+        compact_once(&self.shared)
+    }
+
     /// Writes the head as a block now (for tests and the flush endpoint).
     pub fn flush(&self) -> Result<(), Error> {
         cut_block(&self.shared)?;
@@ -455,6 +506,9 @@ impl TraceStore {
         }
         self.shared.wake_flusher();
         if let Some(handle) = lock(&self.flusher).take() {
+            let _ = handle.join();
+        }
+        if let Some(handle) = lock(&self.compactor).take() {
             let _ = handle.join();
         }
         self.shared.wal.close()?;
@@ -580,25 +634,118 @@ fn has_segments_through(dir: &Path, upto: u64) -> bool {
 }
 
 fn apply_retention(shared: &Shared) -> Result<(), Error> {
-    if shared.options.retention.is_zero() {
-        return Ok(());
-    }
-    let retention = i64::try_from(shared.options.retention.as_nanos()).unwrap_or(i64::MAX);
-    let oldest = UnixNanos::now().0.saturating_sub(retention);
-    let expired: Vec<Arc<Block>> = {
+    if !shared.options.retention.is_zero() {
+        let retention = i64::try_from(shared.options.retention.as_nanos()).unwrap_or(i64::MAX);
+        let oldest = UnixNanos::now().0.saturating_sub(retention);
         let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
-        let (expired, kept) = std::mem::take(&mut state.blocks)
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.blocks)
             .into_iter()
             .partition(|block| block.meta.max_end.0 < oldest);
         state.blocks = kept;
-        expired
+        for block in &expired {
+            tracing::info!(block = block.id, "trace block past retention deleted");
+        }
+        state.retired.extend(expired);
+    }
+    delete_retired(shared)
+}
+
+/// Deletes the retired blocks no reader holds any more.
+fn delete_retired(shared: &Shared) -> Result<(), Error> {
+    let unused: Vec<Arc<Block>> = {
+        let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
+        let (unused, held): (Vec<_>, Vec<_>) = std::mem::take(&mut state.retired)
+            .into_iter()
+            .partition(|block| Arc::strong_count(block) == 1);
+        state.retired = held;
+        unused
     };
-    for block in expired {
-        tracing::info!(block = block.id, "trace block past retention deleted");
+    for block in unused {
         std::fs::remove_dir_all(&block.dir)
             .map_err(Error::io("cannot delete trace block", &block.dir))?;
     }
     Ok(())
+}
+
+fn run_compactor(shared: &Arc<Shared>) {
+    while !shared.closed.load(Ordering::Acquire) {
+        match compact_once(shared) {
+            // Merged: there may be more to do at once.
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::error!(%err, "trace block compaction failed; the blocks stay as they are")
+            }
+        }
+        // Sleep in short steps so closing is quick.
+        for _ in 0..50 {
+            if shared.closed.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Merges the oldest `compaction_fan_in` blocks of the lowest level that has that many
+/// (and not too many spans together) into one block of the next level.
+fn compact_once(shared: &Shared) -> Result<bool, Error> {
+    let options = &shared.options;
+    if options.compaction_fan_in < 2 {
+        return Ok(false);
+    }
+    let _only_one = lock(&shared.compaction);
+    let (inputs, id) = {
+        let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
+        let chosen = (0..options.compaction_max_level).find_map(|level| {
+            let candidates: Vec<Arc<Block>> = state
+                .blocks
+                .iter()
+                .filter(|block| block.meta.level == level)
+                .take(options.compaction_fan_in)
+                .cloned()
+                .collect();
+            let spans: u64 = candidates.iter().map(|b| b.meta.spans).sum();
+            (candidates.len() == options.compaction_fan_in && spans <= options.compaction_max_spans)
+                .then_some(candidates)
+        });
+        let Some(inputs) = chosen else {
+            return Ok(false);
+        };
+        let id = state.next_block_id;
+        state.next_block_id += 1;
+        (inputs, id)
+    };
+    let dir = shared.dir.join(BLOCKS_DIR).join(format!("{id:010}"));
+    let started = Instant::now();
+    let refs: Vec<&Block> = inputs.iter().map(|block| block.as_ref()).collect();
+    block::merge(&dir, &refs)?;
+    let merged = Arc::new(Block::open(id, &dir)?);
+    tracing::info!(
+        block = id,
+        level = merged.meta.level,
+        inputs = ?merged.meta.sources,
+        spans = merged.meta.spans,
+        bytes = merged.bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "trace blocks compacted"
+    );
+    {
+        let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
+        let replaced: HashSet<u64> = inputs.iter().map(|block| block.id).collect();
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.blocks)
+            .into_iter()
+            .partition(|block| replaced.contains(&block.id));
+        state.blocks = kept;
+        state.blocks.push(merged);
+        state
+            .blocks
+            .sort_by_key(|block| (block.meta.min_start, block.id));
+        state.retired.extend(gone);
+    }
+    drop(inputs);
+    delete_retired(shared)?;
+    Ok(true)
 }
 
 #[cfg(test)]

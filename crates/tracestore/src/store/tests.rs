@@ -320,3 +320,111 @@ fn a_100k_span_trace_split_across_head_and_block_comes_back_whole() {
         1
     );
 }
+
+fn block_dirs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(BLOCKS_DIR))
+        .expect("blocks dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn compaction_merges_levels_drops_repeats_and_keeps_every_trace_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pairs = TraceStoreOptions {
+        compaction_fan_in: 2,
+        ..options()
+    };
+    let (store, _) = TraceStore::open(dir.path(), pairs.clone()).expect("open");
+    let t0 = now();
+    // Trace 1 arrives in four pieces, one per block; the second piece is sent twice
+    // (a retried export), landing in two blocks.
+    for (piece, id) in [1u8, 2, 3, 4].into_iter().enumerate() {
+        let parent = (id > 1).then_some(id - 1);
+        let mut batch = vec![span(1, id, parent, t0 + piece as i64)];
+        if id == 3 {
+            batch.push(span(1, 2, Some(1), t0 + 1));
+        }
+        batch.push(span(10 + id, 1, None, t0));
+        store.append(&batch).expect("append");
+        store.flush().expect("flush");
+    }
+    assert_eq!(store.stats().blocks, 4);
+    assert_eq!(store.stats().block_spans, 9);
+    // 4 level-0 blocks -> 2 level-1 blocks -> 1 level-2 block.
+    assert!(store.compact().expect("compact"));
+    assert!(store.compact().expect("compact"));
+    assert!(store.compact().expect("compact"));
+    assert!(!store.compact().expect("nothing left to merge"));
+    let stats = store.stats();
+    assert_eq!(stats.blocks, 1);
+    assert_eq!(stats.block_spans, 8, "the repeated span is stored once");
+    assert_eq!(block_dirs(dir.path()).len(), 1, "the inputs are deleted");
+    let trace = store.trace(&span(1, 1, None, 0).trace_id).expect("trace");
+    assert_eq!(ids(&trace), vec![(1, 1), (1, 2), (1, 3), (1, 4)]);
+    for other in 11..=14u8 {
+        assert_eq!(
+            store
+                .trace(&span(other, 1, None, 0).trace_id)
+                .expect("trace")
+                .len(),
+            1
+        );
+    }
+    let everything = SearchQuery::in_range(UnixNanos(t0 - 10), UnixNanos(t0 + 10), 20);
+    assert_eq!(store.search(&everything).expect("search").len(), 5);
+    assert!(store.operations().contains("svc-1", Some("GET /4")));
+    store.close().expect("close");
+    let (store, stats) = TraceStore::open(dir.path(), pairs).expect("reopen");
+    assert_eq!(stats.blocks, 1);
+    assert_eq!(
+        store
+            .trace(&span(1, 1, None, 0).trace_id)
+            .expect("trace")
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn inputs_left_behind_by_a_crash_during_compaction_are_deleted_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pairs = TraceStoreOptions {
+        compaction_fan_in: 2,
+        ..options()
+    };
+    let t0 = now();
+    let saved = dir.path().join("saved");
+    {
+        let (store, _) = TraceStore::open(dir.path(), pairs.clone()).expect("open");
+        store.append(&[span(1, 1, None, t0)]).expect("append");
+        store.flush().expect("flush");
+        store
+            .append(&[span(1, 2, Some(1), t0 + 1)])
+            .expect("append");
+        store.flush().expect("flush");
+        // Keep a copy of the first input, as if its deletion had not happened.
+        let first = dir.path().join(BLOCKS_DIR).join(&block_dirs(dir.path())[0]);
+        std::fs::create_dir_all(&saved).expect("mkdir");
+        for entry in std::fs::read_dir(&first).expect("block").flatten() {
+            std::fs::copy(entry.path(), saved.join(entry.file_name())).expect("copy");
+        }
+        assert!(store.compact().expect("compact"));
+        std::fs::rename(&saved, &first).expect("put the input back");
+        assert_eq!(block_dirs(dir.path()).len(), 2);
+        store.close().expect("close");
+    }
+    let (store, stats) = TraceStore::open(dir.path(), pairs).expect("reopen");
+    assert_eq!(stats.blocks, 1);
+    assert_eq!(block_dirs(dir.path()).len(), 1);
+    assert_eq!(
+        store
+            .trace(&span(1, 1, None, 0).trace_id)
+            .expect("trace")
+            .len(),
+        2
+    );
+}
