@@ -669,9 +669,11 @@ impl Block {
             return Ok(());
         }
         let path = self.dir.join(SPANS_FILE);
-        // Without attribute conditions only six columns are read and no span is decoded.
-        let whole_spans = !query.attributes.is_empty();
-        let projection = [
+        // Six columns decide most conditions; attribute conditions add the kind and the
+        // two attribute columns, decoded only for rows the six columns let through. No
+        // span is decoded whole.
+        let with_attributes = !query.attributes.is_empty();
+        let mut columns = vec![
             col::TRACE_ID,
             col::SERVICE,
             col::NAME,
@@ -679,18 +681,25 @@ impl Block {
             col::DURATION,
             col::STATUS_CODE,
         ];
-        let columns = (!whole_spans).then_some(projection.as_slice());
-        for batch in self.reader(row_groups, columns)? {
+        if with_attributes {
+            columns.extend([col::KIND, col::RESOURCE_ATTRIBUTES, col::ATTRIBUTES]);
+        }
+        for batch in self.reader(row_groups, Some(&columns))? {
             let batch = batch.map_err(|err| corrupt(&path, err))?;
             let cheap = CheapColumns::of(&batch, &path)?;
-            let all = if whole_spans {
-                Some(Columns::of(&batch, &path)?)
+            let attribute_columns = if with_attributes {
+                Some((
+                    named::<Int8Array>(&batch, "kind", &path)?,
+                    named::<BinaryArray>(&batch, "resource_attributes", &path)?,
+                    named::<BinaryArray>(&batch, "attributes", &path)?,
+                ))
             } else {
                 None
             };
             for row in 0..batch.num_rows() {
                 let span_start = cheap.start.value(row);
                 let duration = u64::try_from(cheap.duration.value(row)).unwrap_or(0);
+                let status_code = cheap.status_code.value(row);
                 let cheap_match = span_start >= start
                     && span_start <= end
                     && query
@@ -701,15 +710,29 @@ impl Block {
                         .span_name
                         .as_ref()
                         .is_none_or(|n| n == cheap.name.value(row))
-                    && (!query.errors_only || cheap.status_code.value(row) == 2)
+                    && (!query.errors_only || status_code == 2)
                     && query.min_duration_nanos.is_none_or(|min| duration >= min)
                     && query.max_duration_nanos.is_none_or(|max| duration <= max);
                 if !cheap_match {
                     continue;
                 }
-                if let Some(all) = &all {
-                    let span = all.span(row).map_err(|err| corrupt(&path, err))?;
-                    if !query.matches(&span) {
+                if let Some((kind, resource, attributes)) = attribute_columns {
+                    let decode = || -> Result<bool, Corrupt> {
+                        let kind = codec::kind_from_code(
+                            u8::try_from(kind.value(row)).map_err(|_| Corrupt("bad span kind"))?,
+                        )?;
+                        let status = codec::status_from_code(
+                            u8::try_from(status_code).map_err(|_| Corrupt("bad status code"))?,
+                            "",
+                        )?;
+                        Ok(query.attributes_match(
+                            &Decoder::new(attributes.value(row)).attributes()?,
+                            &Decoder::new(resource.value(row)).attributes()?,
+                            kind,
+                            &status,
+                        ))
+                    };
+                    if !decode().map_err(|err| corrupt(&path, err))? {
                         continue;
                     }
                 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use model::{Span, SpanStatus, TraceId, UnixNanos, Value};
+use model::{Span, SpanKind, SpanStatus, TraceId, UnixNanos, Value};
 
 /// What to look for. Empty fields do not constrain.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,27 +64,43 @@ impl SearchQuery {
         {
             return false;
         }
+        self.attributes_match(
+            &span.attributes,
+            &span.resource_attributes,
+            span.kind,
+            &span.status,
+        )
+    }
+
+    /// Whether every attribute condition holds for a span with these attributes,
+    /// resource attributes, kind and status (the rest of the span is not needed).
+    pub fn attributes_match(
+        &self,
+        attributes: &[(String, Value)],
+        resource_attributes: &[(String, Value)],
+        kind: SpanKind,
+        status: &SpanStatus,
+    ) -> bool {
         self.attributes.iter().all(|(key, value)| {
             let found = |list: &[(String, Value)]| {
                 list.iter()
                     .any(|(k, v)| k == key && value_text_equals(v, value))
             };
-            found(&span.attributes) || found(&span.resource_attributes) || special(span, key, value)
+            found(attributes) || found(resource_attributes) || special(kind, status, key, value)
         })
     }
 }
 
 /// Tags that name a span's own fields in Jaeger's search (`error=true`,
 /// `span.kind=server`, `otel.status_code=ERROR`).
-fn special(span: &Span, key: &str, value: &str) -> bool {
+fn special(kind: SpanKind, status: &SpanStatus, key: &str, value: &str) -> bool {
     match key {
-        "error" => span.status.is_error() == (value == "true"),
-        "span.kind" => {
-            let kind = span.kind.as_otlp_str();
-            kind.strip_prefix("SPAN_KIND_")
-                .is_some_and(|k| k.eq_ignore_ascii_case(value))
-        }
-        "otel.status_code" | "status" => match &span.status {
+        "error" => status.is_error() == (value == "true"),
+        "span.kind" => kind
+            .as_otlp_str()
+            .strip_prefix("SPAN_KIND_")
+            .is_some_and(|k| k.eq_ignore_ascii_case(value)),
+        "otel.status_code" | "status" => match status {
             SpanStatus::Unset => value.eq_ignore_ascii_case("unset"),
             SpanStatus::Ok => value.eq_ignore_ascii_case("ok"),
             SpanStatus::Error { .. } => value.eq_ignore_ascii_case("error"),
