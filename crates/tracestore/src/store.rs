@@ -145,6 +145,8 @@ struct Shared {
     closed: AtomicBool,
     /// Wakes the flusher early (a cut is due, or the store closes).
     wake: (Mutex<bool>, Condvar),
+    /// Set by `close`; the compactor waits on it between rounds.
+    closing: (Mutex<bool>, Condvar),
     /// Held while a compaction runs, so two never pick the same blocks.
     compaction: Mutex<()>,
 }
@@ -293,6 +295,7 @@ impl TraceStore {
             }),
             closed: AtomicBool::new(false),
             wake: (Mutex::new(false), Condvar::new()),
+            closing: (Mutex::new(false), Condvar::new()),
             compaction: Mutex::new(()),
         });
         let flusher = {
@@ -495,8 +498,7 @@ impl TraceStore {
 
     /// Writes the head as a block now (for tests and the flush endpoint).
     pub fn flush(&self) -> Result<(), Error> {
-        cut_block(&self.shared)?;
-        Ok(())
+        cut_block(&self.shared)
     }
 
     /// Writes the head as a block, stops the flusher and closes the WAL.
@@ -505,6 +507,8 @@ impl TraceStore {
             return Ok(());
         }
         self.shared.wake_flusher();
+        *lock(&self.shared.closing.0) = true;
+        self.shared.closing.1.notify_all();
         if let Some(handle) = lock(&self.flusher).take() {
             let _ = handle.join();
         }
@@ -570,13 +574,13 @@ fn run_flusher(shared: &Arc<Shared>) {
     }
 }
 
-/// Swaps out the head and writes it as a block. Returns whether there was anything.
-fn cut_block(shared: &Shared) -> Result<bool, Error> {
+/// Swaps out the head and writes it as a block (nothing when the head is empty).
+fn cut_block(shared: &Shared) -> Result<(), Error> {
     let (frozen, wal_upto, id) = {
         let _guard = lock(&shared.append_lock);
         let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
         if state.head.spans == 0 {
-            return Ok(false);
+            return Ok(());
         }
         let new_segment = shared.wal.rotate()?;
         let frozen = Arc::new(std::mem::take(&mut state.head));
@@ -596,7 +600,7 @@ fn cut_block(shared: &Shared) -> Result<bool, Error> {
             state.head.insert(spans, bytes);
         }
     }
-    result.map(|()| true)
+    result
 }
 
 fn write_frozen(shared: &Shared, frozen: &Arc<Head>, wal_upto: u64, id: u64) -> Result<(), Error> {
@@ -667,8 +671,14 @@ fn delete_retired(shared: &Shared) -> Result<(), Error> {
     Ok(())
 }
 
+/// How long the compactor waits between rounds that found nothing to merge.
+const COMPACTION_INTERVAL: Duration = Duration::from_secs(10);
+
 fn run_compactor(shared: &Arc<Shared>) {
-    while !shared.closed.load(Ordering::Acquire) {
+    loop {
+        if *lock(&shared.closing.0) {
+            return;
+        }
         match compact_once(shared) {
             // Merged: there may be more to do at once.
             Ok(true) => continue,
@@ -677,12 +687,14 @@ fn run_compactor(shared: &Arc<Shared>) {
                 tracing::error!(%err, "trace block compaction failed; the blocks stay as they are")
             }
         }
-        // Sleep in short steps so closing is quick.
-        for _ in 0..50 {
-            if shared.closed.load(Ordering::Acquire) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        let closing = lock(&shared.closing.0);
+        let (closing, _) = shared
+            .closing
+            .1
+            .wait_timeout_while(closing, COMPACTION_INTERVAL, |closing| !*closing)
+            .unwrap_or_else(PoisonError::into_inner);
+        if *closing {
+            return;
         }
     }
 }
