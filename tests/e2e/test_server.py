@@ -111,7 +111,7 @@ def test_newer_data_format_is_refused(start_server, tmp_path):
     (data_dir / "FORMAT").write_text("99\n")
     server = start_server(data_dir=data_dir, ready=False)
     assert server.wait_exit(15) == 1
-    assert "has format version 99, newer than this sightline understands (1)" in server.log()
+    assert "has format version 99, newer than this sightline understands (2)" in server.log()
 
 
 def test_json_logs_are_one_object_per_line(start_server):

@@ -19,7 +19,13 @@ use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// - 1: the first layout.
+/// - 2: log partitions keep their term dictionaries as sorted string tables instead of
+///   finite-state transducers (Tantivy's `quickwit` term dictionary: about a third of the
+///   indexing CPU cheaper). A version-1 directory without log partitions is upgraded in
+///   place; one with log partitions is refused, since this build cannot read them.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One subdirectory per store, in the order they are opened.
 pub const STORE_DIRS: [&str; 4] = ["tsdb", "logs", "traces", "alerting"];
@@ -47,6 +53,16 @@ pub enum DataDirError {
         path.display()
     )]
     NewerFormat { path: PathBuf, found: u32 },
+    #[error(
+        "data directory {} has format version {found}: its log partitions ({partitions}) use a term dictionary this sightline cannot read (format {FORMAT_VERSION}); move {}/logs aside (the metrics, traces and alert state are kept) or set a different storage.data_dir",
+        path.display(),
+        path.display()
+    )]
+    UnreadableLogs {
+        path: PathBuf,
+        found: u32,
+        partitions: String,
+    },
     #[error("data directory {}: {} holds {content:?}, not a format version number", path.display(), FORMAT_FILE)]
     BadFormatFile { path: PathBuf, content: String },
     #[error(
@@ -160,7 +176,9 @@ fn check_format(root: &Path) -> Result<(), DataDirError> {
                     found,
                 });
             }
-            // Older layouts would be migrated here; version 1 is the first.
+            if found < 2 {
+                upgrade_from_1(root, found)?;
+            }
             Ok(())
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -173,6 +191,42 @@ fn check_format(root: &Path) -> Result<(), DataDirError> {
             source,
         }),
     }
+}
+
+/// Version 1 differs from 2 only in the log partitions' term dictionaries: a directory
+/// with none is rewritten as version 2; one with some is refused, never silently hidden.
+fn upgrade_from_1(root: &Path, found: u32) -> Result<(), DataDirError> {
+    let partitions_dir = root.join("logs").join("partitions");
+    let mut partitions: Vec<String> = match std::fs::read_dir(&partitions_dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.ends_with(".tmp"))
+            .collect(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(DataDirError::Io {
+                path: root.to_owned(),
+                action: "cannot list the log partitions",
+                source,
+            });
+        }
+    };
+    if partitions.is_empty() {
+        return write_format_file(root);
+    }
+    partitions.sort();
+    let more = partitions.len().saturating_sub(3);
+    partitions.truncate(3);
+    Err(DataDirError::UnreadableLogs {
+        path: root.to_owned(),
+        found,
+        partitions: if more > 0 {
+            format!("{} and {more} more", partitions.join(", "))
+        } else {
+            partitions.join(", ")
+        },
+    })
 }
 
 /// A directory without FORMAT must hold nothing but our LOCK (and a filesystem's
@@ -254,7 +308,7 @@ mod tests {
         }
         assert_eq!(
             std::fs::read_to_string(root.join("FORMAT")).expect("format"),
-            "1\n"
+            format!("{FORMAT_VERSION}\n")
         );
         let pid = std::fs::read_to_string(root.join("LOCK")).expect("lock");
         assert_eq!(pid.trim(), std::process::id().to_string());
@@ -283,18 +337,48 @@ mod tests {
     #[test]
     fn newer_format_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("FORMAT"), "2\n").expect("write");
+        std::fs::write(dir.path().join("FORMAT"), "3\n").expect("write");
         let err = DataDir::open(dir.path()).expect_err("newer format");
         assert_eq!(
             err.to_string(),
             format!(
-                "data directory {} has format version 2, newer than this sightline understands (1); run a newer sightline or set a different storage.data_dir",
+                "data directory {} has format version 3, newer than this sightline understands (2); run a newer sightline or set a different storage.data_dir",
                 dir.path().display()
             )
         );
         std::fs::write(dir.path().join("FORMAT"), "one\n").expect("write");
         let err = DataDir::open(dir.path()).expect_err("garbled format");
         assert!(matches!(err, DataDirError::BadFormatFile { .. }), "{err}");
+    }
+
+    #[test]
+    fn version_1_is_upgraded_only_without_log_partitions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::write(root.join("FORMAT"), "1\n").expect("write");
+        std::fs::create_dir_all(root.join("logs/partitions/20261121.tmp")).expect("mkdir");
+        drop(DataDir::open(root).expect("a version-1 directory without log partitions"));
+        assert_eq!(
+            std::fs::read_to_string(root.join("FORMAT")).expect("format"),
+            "2\n"
+        );
+
+        std::fs::write(root.join("FORMAT"), "1\n").expect("write");
+        for name in ["20261121", "20261122", "20261123", "20261124"] {
+            std::fs::create_dir_all(root.join("logs/partitions").join(name)).expect("mkdir");
+        }
+        let err = DataDir::open(root).expect_err("log partitions of version 1");
+        assert!(
+            err.to_string().contains(
+                "log partitions (20261121, 20261122, 20261123 and 1 more) use a term dictionary"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("FORMAT")).expect("format"),
+            "1\n",
+            "a refused directory is left as it was"
+        );
     }
 
     #[test]
