@@ -29,10 +29,15 @@ mkdir -p "$WORK"
 RESULTS=$WORK/results.jsonl
 LINES=$("$PYTHON" -c "import json,sys;print(json.load(open(sys.argv[1]))['lines'])" "$LOGS/manifest.json")
 
+# TL_BIN: an already built tantivy_limit (default: build it in the harness's directory).
+TL_BIN=${TL_BIN:-}
 if [[ $RUN_TANTIVY == 1 ]]; then
-  (cd "$BENCH/tantivy_limit" && cargo build --release --quiet)
+  if [[ -z $TL_BIN ]]; then
+    (cd "$BENCH/tantivy_limit" && cargo build --release --quiet)
+    TL_BIN=$BENCH/tantivy_limit/target/release/tantivy_limit
+  fi
   rm -rf "$WORK/tantivy_index"
-  "$BENCH/tantivy_limit/target/release/tantivy_limit" --index-dir "$WORK/tantivy_index" --heap-mb 1024 \
+  "$TL_BIN" --index-dir "$WORK/tantivy_index" --heap-mb 1024 \
     --max-seconds 480 --runs "$QRUNS" "$LOGS"/*.ndjson | tee -a "$RESULTS"
   rm -rf "$WORK/tantivy_index"
 fi

@@ -289,7 +289,7 @@ pub(crate) mod test_support {
     impl ingest::LogSink for NullLogSink {
         fn write(
             &self,
-            lines: &[model::LogRecord],
+            lines: Vec<model::LogRecord>,
         ) -> Result<ingest::LogWriteOutcome, ingest::SinkError> {
             Ok(ingest::LogWriteOutcome {
                 accepted: lines.len(),

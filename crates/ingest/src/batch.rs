@@ -156,14 +156,14 @@ impl Written {
 /// A sink of one kind of item, as [`write`] sees it: how many were accepted, and the
 /// refused ones as `(index into items, reason, message)`.
 pub trait BatchSink<T> {
-    fn write_batch(&self, items: &[T]) -> Result<(usize, Vec<SinkRejection>), SinkError>;
+    fn write_batch(&self, items: Vec<T>) -> Result<(usize, Vec<SinkRejection>), SinkError>;
 }
 
 /// An item the sink refused: its index in the batch, a reason and a message.
 pub type SinkRejection = (usize, &'static str, String);
 
 impl<S: LogSink + ?Sized> BatchSink<LogRecord> for S {
-    fn write_batch(&self, items: &[LogRecord]) -> Result<(usize, Vec<SinkRejection>), SinkError> {
+    fn write_batch(&self, items: Vec<LogRecord>) -> Result<(usize, Vec<SinkRejection>), SinkError> {
         let outcome = self.write(items)?;
         let rejected = outcome.rejected.into_iter();
         let rejected = rejected.map(|r| (r.line_idx, r.reason, r.message));
@@ -172,8 +172,8 @@ impl<S: LogSink + ?Sized> BatchSink<LogRecord> for S {
 }
 
 impl<S: SpanSink + ?Sized> BatchSink<Span> for S {
-    fn write_batch(&self, items: &[Span]) -> Result<(usize, Vec<SinkRejection>), SinkError> {
-        let outcome = self.write(items)?;
+    fn write_batch(&self, items: Vec<Span>) -> Result<(usize, Vec<SinkRejection>), SinkError> {
+        let outcome = self.write(&items)?;
         let rejected = outcome.rejected.into_iter();
         let rejected = rejected.map(|r| (r.span_idx, r.reason, r.message));
         Ok((outcome.accepted, rejected.collect()))
@@ -191,12 +191,16 @@ pub fn write<T, S: BatchSink<T> + ?Sized>(
     metrics: &IngestMetrics,
     wire_bytes: usize,
 ) -> Result<Written, RequestError> {
-    let decoded = decoded.inspect_err(|err| metrics.record_rejected(protocol, err.reason, 1))?;
-    let (accepted, sink_rejections) = if decoded.records.is_empty() {
+    let mut decoded =
+        decoded.inspect_err(|err| metrics.record_rejected(protocol, err.reason, 1))?;
+    let n_items = decoded.n_records();
+    let records = std::mem::take(&mut decoded.records);
+    let count = records.len();
+    let (accepted, sink_rejections) = if records.is_empty() {
         (0, Vec::new())
     } else {
-        sink.write_batch(&decoded.records).map_err(|err| {
-            metrics.record_rejected(protocol, "store_unavailable", decoded.records.len() as u64);
+        sink.write_batch(records).map_err(|err| {
+            metrics.record_rejected(protocol, "store_unavailable", count as u64);
             RequestError {
                 kind: err.kind,
                 reason: "store_unavailable",
@@ -205,7 +209,6 @@ pub fn write<T, S: BatchSink<T> + ?Sized>(
         })?
     };
     metrics.record_accepted(protocol, accepted as u64, wire_bytes as u64);
-    let n_items = decoded.n_records();
     let mut rejections: Vec<Rejection> = decoded
         .errors
         .into_iter()

@@ -130,27 +130,49 @@ pub fn json_line(
             format!("the line is not valid UTF-8: {err}"),
         )
     })?;
-    let value: Json = serde_json::from_str(text).map_err(|err| {
-        // serde_json stops at 128 levels before our own depth check can run.
-        if err.to_string().starts_with("recursion limit exceeded") {
-            LineError::new(
-                "too_deep",
-                format!(
-                    "the line nests deeper than {} levels (logs.max_depth)",
-                    config.max_depth
-                ),
-            )
-        } else {
-            LineError::new("invalid_json", format!("the line is not valid JSON: {err}"))
-        }
-    })?;
-    let Json::Object(object) = value else {
+    let fields = if text.trim_start().starts_with('{') {
+        flat::parse(text, config)?
+    } else {
+        // Not an object: parse it whole for the right message (invalid or not an object).
+        parse_error(serde_json::from_str::<Json>(text).map(|_| ()), config)?;
         return Err(LineError::new(
             "not_an_object",
             "the line is JSON but not an object",
         ));
     };
-    json_object(text.to_owned(), object, config, arrival, &[])
+    normalize_fields(text.to_owned(), fields, config, arrival, &[])
+}
+
+fn too_deep(config: &LogConfig) -> LineError {
+    LineError::new(
+        "too_deep",
+        format!(
+            "the line nests deeper than {} levels (logs.max_depth)",
+            config.max_depth
+        ),
+    )
+}
+
+fn too_many_fields(config: &LogConfig) -> LineError {
+    LineError::new(
+        "too_many_fields",
+        format!(
+            "the line has more than {} fields (logs.max_fields)",
+            config.max_fields
+        ),
+    )
+}
+
+/// Names a JSON parse error as a line error.
+fn parse_error(result: Result<(), serde_json::Error>, config: &LogConfig) -> Result<(), LineError> {
+    result.map_err(|err| {
+        // serde_json stops at 128 levels before our own depth check can run.
+        if err.to_string().starts_with("recursion limit exceeded") {
+            too_deep(config)
+        } else {
+            LineError::new("invalid_json", format!("the line is not valid JSON: {err}"))
+        }
+    })
 }
 
 /// Flattens an object to dotted paths, bounded in depth and count.
@@ -162,13 +184,7 @@ fn flatten(
     out: &mut Vec<(String, Json)>,
 ) -> Result<(), LineError> {
     if depth > config.max_depth {
-        return Err(LineError::new(
-            "too_deep",
-            format!(
-                "the line nests deeper than {} levels (logs.max_depth)",
-                config.max_depth
-            ),
-        ));
+        return Err(too_deep(config));
     }
     for (key, value) in object {
         let path = if prefix.is_empty() {
@@ -179,24 +195,12 @@ fn flatten(
         match value {
             Json::Object(inner) => flatten(&path, inner, depth + 1, config, out)?,
             Json::Array(_) if depth + nesting(&value) > config.max_depth => {
-                return Err(LineError::new(
-                    "too_deep",
-                    format!(
-                        "the line nests deeper than {} levels (logs.max_depth)",
-                        config.max_depth
-                    ),
-                ));
+                return Err(too_deep(config));
             }
             other => out.push((path, other)),
         }
         if out.len() > config.max_fields {
-            return Err(LineError::new(
-                "too_many_fields",
-                format!(
-                    "the line has more than {} fields (logs.max_fields)",
-                    config.max_fields
-                ),
-            ));
+            return Err(too_many_fields(config));
         }
     }
     Ok(())
@@ -314,7 +318,17 @@ pub fn json_object(
 ) -> Result<LogRecord, LineError> {
     let mut fields = Vec::with_capacity(object.len());
     flatten("", object, 1, config, &mut fields)?;
+    normalize_fields(raw, fields, config, arrival, defaults)
+}
 
+/// Normalizes a line's flattened fields (dotted paths, in the line's order).
+fn normalize_fields(
+    raw: String,
+    mut fields: Vec<(String, Json)>,
+    config: &LogConfig,
+    arrival: UnixNanos,
+    defaults: &[(String, String)],
+) -> Result<LogRecord, LineError> {
     let timestamp = match take_first(&mut fields, &TIMESTAMP_KEYS) {
         Some((key, value)) => parse_timestamp(&value).ok_or_else(|| {
             LineError::new(
@@ -442,6 +456,8 @@ pub fn text_line(
     }
 }
 
+mod flat;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,16 +507,47 @@ mod tests {
         assert_eq!(
             record.fields,
             vec![
-                ("attributes.duration_ms".to_owned(), Value::Float(12.5)),
                 (
                     "attributes.http.response.status_code".to_owned(),
                     Value::Int(503)
                 ),
+                ("attributes.duration_ms".to_owned(), Value::Float(12.5)),
                 (
                     "attributes.tags".to_owned(),
                     Value::Str("[\"a\",\"b\"]".into())
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn fields_keep_the_line_order_escaped_keys_and_repeats() {
+        let raw = r#"{"z":1,"a\"b":{"c\u0041":"x","n":null},"z":2,"msg":"m","level":"warn","level":"error"}"#;
+        let record = normalize(raw).expect("normalizes");
+        assert_eq!(
+            record.fields,
+            vec![
+                ("z".to_owned(), Value::Int(1)),
+                ("a\"b.cA".to_owned(), Value::Str("x".into())),
+                ("z".to_owned(), Value::Int(2)),
+                ("level".to_owned(), Value::Str("error".into())),
+            ]
+        );
+        assert_eq!(
+            record.severity,
+            Severity::Warn,
+            "the first of a repeated key"
+        );
+        assert_eq!(record.message, "m");
+        assert_eq!(
+            normalize(r#"{"a":1} trailing"#)
+                .expect_err("trailing")
+                .reason,
+            "invalid_json"
+        );
+        assert_eq!(
+            normalize(r#"  "text""#).expect_err("a string").reason,
+            "not_an_object"
         );
     }
 

@@ -64,7 +64,8 @@ pub struct LogWriteOutcome {
 /// `Err` of kind `TooManyRequests` means the store is behind: nothing was written and
 /// the same batch can be retried shortly.
 pub trait LogSink: Send + Sync + std::fmt::Debug {
-    fn write(&self, lines: &[model::LogRecord]) -> Result<LogWriteOutcome, SinkError>;
+    /// Takes the lines: a store keeps an accepted line's record as it is.
+    fn write(&self, lines: Vec<model::LogRecord>) -> Result<LogWriteOutcome, SinkError>;
 }
 
 /// One refused span of a batch.
@@ -165,8 +166,8 @@ pub(crate) mod testing {
     }
 
     impl LogSink for RecordingSink {
-        fn write(&self, lines: &[LogRecord]) -> Result<LogWriteOutcome, SinkError> {
-            let (accepted, refused) = self.record(lines, |line| &line.message)?;
+        fn write(&self, lines: Vec<LogRecord>) -> Result<LogWriteOutcome, SinkError> {
+            let (accepted, refused) = self.record(&lines, |line| &line.message)?;
             let rejected = refused.into_iter().map(|line_idx| LineRejection {
                 line_idx,
                 reason: "too_old",

@@ -59,7 +59,7 @@ fn opt_str(decoder: &mut Decoder<'_>) -> Result<Option<String>, Corrupt> {
 }
 
 /// Appends the payload of one batch record (lines numbered from `first_seq`).
-pub fn encode_batch(out: &mut Vec<u8>, first_seq: u64, lines: &[&LogRecord]) {
+pub fn encode_batch(out: &mut Vec<u8>, first_seq: u64, lines: &[LogRecord]) {
     encode_header(out, first_seq);
     encode_lines(out, lines);
 }
@@ -72,7 +72,7 @@ pub fn encode_header(out: &mut Vec<u8>, first_seq: u64) {
 }
 
 /// The lines of a batch record: their count, then each line.
-pub fn encode_lines(out: &mut Vec<u8>, lines: &[&LogRecord]) {
+pub fn encode_lines(out: &mut Vec<u8>, lines: &[LogRecord]) {
     put_uvarint(out, lines.len() as u64);
     for line in lines {
         encode_line(out, line);
@@ -196,7 +196,7 @@ mod tests {
     fn batches_round_trip() {
         let lines: Vec<LogRecord> = (0..3).map(line).collect();
         let mut payload = Vec::new();
-        encode_batch(&mut payload, 41, &lines.iter().collect::<Vec<_>>());
+        encode_batch(&mut payload, 41, &lines);
         let batch = decode(&payload).expect("decodes");
         assert_eq!(batch.first_seq, 41);
         assert_eq!(batch.lines, lines);
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn damage_is_an_error_never_a_panic() {
         let mut payload = Vec::new();
-        encode_batch(&mut payload, 1, &[&line(1), &line(2)]);
+        encode_batch(&mut payload, 1, &[line(1), line(2)]);
         for cut in 0..payload.len() {
             assert!(decode(&payload[..cut]).is_err(), "cut at {cut}");
         }

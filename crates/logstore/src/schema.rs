@@ -1,6 +1,6 @@
 //! The Tantivy schema every partition shares, and the document a log line becomes.
 //!
-//! Indexed: `ts` (nanoseconds; fast, for ranges and sorting), `seq` (the store's line
+//! Columns and terms: `ts` (nanoseconds; fast, for ranges and sorting), `seq` (the store's line
 //! number; fast, the tie-break of a sort and the key of a cursor), `size` (the raw
 //! line's length in bytes; fast, for byte counts such as LogQL's `bytes_over_time`), the
 //! normalized `level`, `service`, `host` (keywords, fast for top values and grouping),
@@ -10,15 +10,17 @@
 //! zstd-compressed blocks: the raw line exactly as it arrived and the normalized
 //! keywords, which compress against it.
 
+use model::trace_id::HexId;
 use model::{LogRecord, Value};
+use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, JsonObjectOptions, OwnedValue, STORED, STRING, Schema,
-    TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, JsonObjectOptions, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
 };
 use tantivy::tokenizer::{
     LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
 };
-use tantivy::{Index, TantivyDocument};
+use tantivy::{Document, Index};
 
 /// Tokenizer of `message`: words of letters and digits, lowercased, at most 64 bytes.
 pub const TEXT_TOKENIZER: &str = "sightline_text";
@@ -56,7 +58,9 @@ pub const KEYWORD_FIELDS: [&str; 6] = [
 
 pub fn build() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let ts = builder.add_i64_field("ts", INDEXED | FAST | STORED);
+    // Time ranges read the column (Tantivy's range query over a fast field), so `ts` has
+    // no terms: a nanosecond timestamp would be a term of its own on almost every line.
+    let ts = builder.add_i64_field("ts", FAST | STORED);
     let seq = builder.add_u64_field("seq", FAST | STORED);
     let size = builder.add_u64_field("size", FAST);
     let keyword_fast = STRING | STORED | FAST;
@@ -138,55 +142,106 @@ pub fn text_tokens(text: &str) -> Vec<String> {
     tokens
 }
 
-/// The document one line becomes.
-pub fn document(fields: &Fields, seq: u64, line: &LogRecord) -> TantivyDocument {
-    let mut doc = document_without_seq(fields, line);
-    doc.add_u64(fields.seq, seq);
-    doc
+/// The document one line becomes. Tantivy reads the record's fields where they are (it
+/// indexes any [`Document`]), so a line is not copied into a `TantivyDocument` first;
+/// `seq` is set once the append knows the line's number.
+#[derive(Debug)]
+pub struct LogDoc {
+    fields: Fields,
+    pub seq: u64,
+    trace_id: Option<HexId<32>>,
+    span_id: Option<HexId<16>>,
+    line: LogRecord,
 }
 
-/// The document without its sequence number (added once the number is known).
-pub fn document_without_seq(fields: &Fields, line: &LogRecord) -> TantivyDocument {
-    let mut doc = TantivyDocument::default();
-    doc.add_i64(fields.ts, line.timestamp.0);
-    doc.add_u64(fields.size, line.raw.len() as u64);
-    doc.add_text(fields.level, line.severity.as_str());
-    if let Some(service) = &line.service {
-        doc.add_text(fields.service, service);
+impl LogDoc {
+    pub fn new(fields: &Fields, seq: u64, line: LogRecord) -> Self {
+        LogDoc {
+            fields: *fields,
+            seq,
+            trace_id: line.trace_id.as_ref().map(model::TraceId::hex),
+            span_id: line.span_id.as_ref().map(model::SpanId::hex),
+            line,
+        }
     }
-    if let Some(host) = &line.host {
-        doc.add_text(fields.host, host);
+}
+
+/// One value of a [`LogDoc`], borrowed from its record.
+#[derive(Debug, Clone, Copy)]
+pub enum DocValue<'a> {
+    Str(&'a str),
+    I64(i64),
+    U64(u64),
+    /// The `fields` object: every other field, by dotted path.
+    Object(&'a [(String, Value)]),
+    /// One field of that object.
+    Field(&'a Value),
+}
+
+/// The key-value pairs of the `fields` object.
+#[derive(Debug, Clone)]
+pub struct ObjectIter<'a>(std::slice::Iter<'a, (String, Value)>);
+
+impl<'a> Iterator for ObjectIter<'a> {
+    type Item = (&'a str, DocValue<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, value) = self.0.next()?;
+        Some((key.as_str(), DocValue::Field(value)))
     }
-    if let Some(id) = &line.trace_id {
-        doc.add_text(fields.trace_id, id.to_string());
+}
+
+impl<'a> tantivy::schema::Value<'a> for DocValue<'a> {
+    type ArrayIter = std::iter::Empty<Self>;
+    type ObjectIter = ObjectIter<'a>;
+
+    fn as_value(&self) -> ReferenceValue<'a, Self> {
+        let leaf = match *self {
+            DocValue::Str(text) => ReferenceValueLeaf::Str(text),
+            DocValue::I64(int) => ReferenceValueLeaf::I64(int),
+            DocValue::U64(int) => ReferenceValueLeaf::U64(int),
+            DocValue::Object(pairs) => return ReferenceValue::Object(ObjectIter(pairs.iter())),
+            DocValue::Field(Value::Str(text)) => ReferenceValueLeaf::Str(text),
+            DocValue::Field(Value::Int(int)) => ReferenceValueLeaf::I64(*int),
+            DocValue::Field(Value::Float(float)) => ReferenceValueLeaf::F64(*float),
+            DocValue::Field(Value::Bool(flag)) => ReferenceValueLeaf::Bool(*flag),
+        };
+        ReferenceValue::Leaf(leaf)
     }
-    if let Some(id) = &line.span_id {
-        doc.add_text(fields.span_id, id.to_string());
+}
+
+/// Most values one document has: one per schema field.
+const DOC_VALUES: usize = 12;
+
+impl Document for LogDoc {
+    type Value<'a> = DocValue<'a>;
+    type FieldsValuesIter<'a> =
+        std::iter::Flatten<std::array::IntoIter<Option<(Field, DocValue<'a>)>, DOC_VALUES>>;
+
+    fn iter_fields_and_values(&self) -> Self::FieldsValuesIter<'_> {
+        fn text(field: Field, text: Option<&str>) -> Option<(Field, DocValue<'_>)> {
+            text.map(|text| (field, DocValue::Str(text)))
+        }
+        let (fields, line) = (&self.fields, &self.line);
+        let values: [Option<(Field, DocValue<'_>)>; DOC_VALUES] = [
+            Some((fields.ts, DocValue::I64(line.timestamp.0))),
+            Some((fields.seq, DocValue::U64(self.seq))),
+            Some((fields.size, DocValue::U64(line.raw.len() as u64))),
+            text(fields.level, Some(line.severity.as_str())),
+            text(fields.service, line.service.as_deref()),
+            text(fields.host, line.host.as_deref()),
+            text(fields.trace_id, self.trace_id.as_ref().map(HexId::as_str)),
+            text(fields.span_id, self.span_id.as_ref().map(HexId::as_str)),
+            text(fields.correlation_id, line.correlation_id.as_deref()),
+            text(
+                fields.message,
+                Some(line.message.as_str()).filter(|m| !m.is_empty()),
+            ),
+            (!line.fields.is_empty()).then(|| (fields.fields, DocValue::Object(&line.fields))),
+            text(fields.raw, Some(line.raw.as_str())),
+        ];
+        values.into_iter().flatten()
     }
-    if let Some(id) = &line.correlation_id {
-        doc.add_text(fields.correlation_id, id);
-    }
-    if !line.message.is_empty() {
-        doc.add_text(fields.message, &line.message);
-    }
-    if !line.fields.is_empty() {
-        let object = line
-            .fields
-            .iter()
-            .map(|(key, value)| {
-                let value = match value {
-                    Value::Str(text) => OwnedValue::Str(text.clone()),
-                    Value::Int(int) => OwnedValue::I64(*int),
-                    Value::Float(float) => OwnedValue::F64(*float),
-                    Value::Bool(flag) => OwnedValue::Bool(*flag),
-                };
-                (key.clone(), value)
-            })
-            .collect();
-        doc.add_field_value(fields.fields, &OwnedValue::Object(object));
-    }
-    doc.add_text(fields.raw, &line.raw);
-    doc
 }
 
 /// Roughly the memory a queued document holds, for the indexing queue's bound.

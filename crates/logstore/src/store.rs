@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use model::{LogRecord, UnixNanos};
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument};
+use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy};
 use wal::{Wal, WalOptions};
 
 use crate::Error;
 use crate::metrics::LogMetrics;
 use crate::record;
-use crate::schema::{self, Fields};
+use crate::schema::{self, Fields, LogDoc};
 use indexer::Indexer;
 
 const HOUR_NANOS: i64 = 3_600_000_000_000;
@@ -93,6 +93,9 @@ pub struct Options {
     pub max_open_writers: usize,
     /// zstd level of the stored lines.
     pub compression_level: i32,
+    /// Tests only: how long the indexer pauses before each batch (a slow indexer).
+    #[cfg(test)]
+    pub index_delay: Duration,
 }
 
 impl Default for Options {
@@ -110,6 +113,8 @@ impl Default for Options {
             max_indexing_queue: 256 << 20,
             max_open_writers: 3,
             compression_level: 3,
+            #[cfg(test)]
+            index_delay: Duration::ZERO,
         }
     }
 }
@@ -215,8 +220,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 struct QueuedDoc {
     partition: i64,
-    seq: u64,
-    doc: TantivyDocument,
+    doc: LogDoc,
 }
 
 enum Msg {
@@ -511,7 +515,7 @@ impl LogStore {
             let batch = record::decode(payload).map_err(|err| err.to_string())?;
             let mut docs = Vec::new();
             let mut bytes = 0;
-            for (i, line) in batch.lines.iter().enumerate() {
+            for (i, line) in batch.lines.into_iter().enumerate() {
                 let seq = batch.first_seq + i as u64;
                 *max_seq = (*max_seq).max(seq);
                 let ts = line.timestamp.0;
@@ -521,11 +525,10 @@ impl LogStore {
                 if already {
                     continue;
                 }
-                bytes += schema::approximate_size(line);
+                bytes += schema::approximate_size(&line);
                 docs.push(QueuedDoc {
                     partition: shared.partition_start(ts),
-                    seq,
-                    doc: schema::document(&shared.fields, seq, line),
+                    doc: LogDoc::new(&shared.fields, seq, line),
                 });
             }
             if docs.is_empty() {
@@ -552,7 +555,9 @@ impl LogStore {
     /// Writes `lines` to the WAL and queues them for indexing. On `Ok` the accepted lines
     /// are durable (see ARCHITECTURE.md for what each fsync policy guarantees) and
     /// searchable within about `commit_interval`.
-    pub fn append(&self, lines: &[LogRecord]) -> Result<AppendOutcome, Error> {
+    ///
+    /// The store takes the lines: an accepted line's record becomes its document as it is.
+    pub fn append(&self, lines: Vec<LogRecord>) -> Result<AppendOutcome, Error> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -567,7 +572,7 @@ impl LogStore {
             now.saturating_add(shared.options.max_future.as_nanos().min(i64::MAX as u128) as i64);
         let mut outcome = AppendOutcome::default();
         let mut accepted = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
+        for (i, line) in lines.into_iter().enumerate() {
             let ts = line.timestamp.0;
             if ts < oldest {
                 outcome.rejected.push((i, Rejection::TooOld));
@@ -587,10 +592,7 @@ impl LogStore {
         if accepted.is_empty() {
             return Ok(outcome);
         }
-        let bytes: usize = accepted
-            .iter()
-            .map(|line| schema::approximate_size(line))
-            .sum();
+        let bytes: usize = accepted.iter().map(schema::approximate_size).sum();
         // Back-pressure: a full queue first slows the sender down (the indexer frees
         // space within milliseconds under a burst); only a queue still full after
         // QUEUE_WAIT refuses the batch.
@@ -608,12 +610,12 @@ impl LogStore {
         body.clear();
         frame.clear();
         record::encode_lines(&mut body, &accepted);
+        let count = accepted.len();
         let mut docs: Vec<QueuedDoc> = accepted
-            .iter()
+            .into_iter()
             .map(|line| QueuedDoc {
                 partition: shared.partition_start(line.timestamp.0),
-                seq: 0,
-                doc: schema::document_without_seq(&shared.fields, line),
+                doc: LogDoc::new(&shared.fields, 0, line),
             })
             .collect();
         let appended = {
@@ -633,8 +635,7 @@ impl LogStore {
             }
             appender.next_seq += docs.len() as u64;
             for (i, queued) in docs.iter_mut().enumerate() {
-                queued.seq = first_seq + i as u64;
-                queued.doc.add_u64(shared.fields.seq, queued.seq);
+                queued.doc.seq = first_seq + i as u64;
             }
             shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
             shared.appended_since_marker.store(true, Ordering::Release);
@@ -649,8 +650,8 @@ impl LogStore {
             .metrics
             .indexing_queue_bytes
             .set(shared.queued_bytes.load(Ordering::Relaxed) as i64);
-        shared.metrics.lines_appended.inc_by(accepted.len() as u64);
-        outcome.accepted = accepted.len();
+        shared.metrics.lines_appended.inc_by(count as u64);
+        outcome.accepted = count;
         Ok(outcome)
     }
 

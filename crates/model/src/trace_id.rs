@@ -32,6 +32,11 @@ impl TraceId {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    /// Lowercase hex without allocating (the same text as `to_string`).
+    pub fn hex(&self) -> HexId<32> {
+        HexId::of(&self.0)
+    }
 }
 
 impl SpanId {
@@ -49,6 +54,37 @@ impl SpanId {
 
     pub fn as_bytes(&self) -> &[u8; 8] {
         &self.0
+    }
+
+    /// Lowercase hex without allocating (the same text as `to_string`).
+    pub fn hex(&self) -> HexId<16> {
+        HexId::of(&self.0)
+    }
+}
+
+/// An id's lowercase hex digits, kept on the stack for paths that run once per line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HexId<const DIGITS: usize>([u8; DIGITS]);
+
+impl<const DIGITS: usize> HexId<DIGITS> {
+    fn of(bytes: &[u8]) -> Self {
+        let mut digits = [0u8; DIGITS];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = b"0123456789abcdef"[usize::from(byte >> 4)];
+            pair[1] = b"0123456789abcdef"[usize::from(byte & 0xf)];
+        }
+        HexId(digits)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl<const DIGITS: usize> fmt::Debug for HexId<DIGITS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -157,6 +193,8 @@ mod tests {
         assert_eq!(id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
         let span = SpanId::from_hex("00f067aa0ba902b7").expect("valid");
         assert_eq!(span.to_string(), "00f067aa0ba902b7");
+        assert_eq!(id.hex().as_str(), id.to_string());
+        assert_eq!(span.hex().as_str(), span.to_string());
     }
 
     #[test]

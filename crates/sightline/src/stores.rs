@@ -182,7 +182,7 @@ pub struct LogStoreSink {
 }
 
 impl LogSink for LogStoreSink {
-    fn write(&self, lines: &[model::LogRecord]) -> Result<LogWriteOutcome, SinkError> {
+    fn write(&self, lines: Vec<model::LogRecord>) -> Result<LogWriteOutcome, SinkError> {
         let store = self.slot.get().ok_or_else(|| SinkError {
             kind: ErrorKind::Unavailable,
             message: "the log store is still opening (replaying its write-ahead log)".into(),

@@ -106,7 +106,7 @@ fn fixture_with(lines: impl FnOnce(i64) -> Vec<LogRecord>) -> Fixture {
     };
     let (store, _) = LogStore::open(dir.path(), options, LogMetrics::new()).expect("open");
     let t0 = (UnixNanos::now().0 - 2 * HOUR).div_euclid(HOUR) * HOUR;
-    store.append(&lines(t0)).expect("append");
+    store.append(lines(t0)).expect("append");
     store.flush().expect("flush");
     Fixture {
         _dir: dir,

@@ -377,7 +377,7 @@ async fn the_logs_of_a_trace_are_the_log_apis_answer() {
         ..Options::default()
     };
     let (logs, _) = LogStore::open(dir.path(), options, LogMetrics::new()).expect("open");
-    logs.append(&[
+    logs.append(vec![
         log_line(f.t0 + 2 * MS, Some(HEALTH), "health ok"),
         log_line(f.t0 + 3 * MS, Some(CHECKOUT), "checkout started"),
         log_line(f.t0 + 4 * MS, None, "unrelated"),

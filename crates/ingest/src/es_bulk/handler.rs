@@ -24,7 +24,7 @@ use model::{ErrorKind, UnixNanos};
 use serde::Serialize;
 use serde::ser::SerializeMap as _;
 
-use super::decode::{self, Decoded, Item};
+use super::decode::{self, Item};
 use crate::body;
 use crate::json_logs::JsonLogsConfig;
 use crate::metrics::{IngestMetrics, Protocol};
@@ -440,7 +440,7 @@ fn process(
         }
     };
     let arrival = UnixNanos::now();
-    let decoded = match decode::decode(&plain, path_index, &state.config.log, arrival) {
+    let mut decoded = match decode::decode(&plain, path_index, &state.config.log, arrival) {
         Ok(decoded) => decoded,
         Err(err) => {
             metrics.record_rejected(protocol, err.reason, 1);
@@ -448,17 +448,14 @@ fn process(
             return es_error(status, error_type_for(status), &err.message);
         }
     };
-    let outcome = if decoded.records.is_empty() {
+    let count = decoded.records.len();
+    let outcome = if count == 0 {
         LogWriteOutcome::default()
     } else {
-        match state.sink.write(&decoded.records) {
+        match state.sink.write(std::mem::take(&mut decoded.records)) {
             Ok(outcome) => outcome,
             Err(err) => {
-                metrics.record_rejected(
-                    protocol,
-                    "store_unavailable",
-                    decoded.records.len() as u64,
-                );
+                metrics.record_rejected(protocol, "store_unavailable", count as u64);
                 let status = StatusCode::from_u16(err.kind.http_status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut response = es_error(
@@ -479,27 +476,27 @@ fn process(
         }
     };
     metrics.record_accepted(protocol, outcome.accepted as u64, body.len() as u64);
-    let response = answer(decoded, &outcome, arrival, started, metrics);
+    let response = answer(decoded.items, count, &outcome, arrival, started, metrics);
     (StatusCode::OK, Json(response)).into_response()
 }
 
 /// The per-item answer, in request order.
 fn answer(
-    decoded: Decoded,
+    items: Vec<Item>,
+    records: usize,
     outcome: &LogWriteOutcome,
     arrival: UnixNanos,
     started: Instant,
     metrics: &IngestMetrics,
 ) -> BulkResponse {
-    let mut rejections: Vec<Option<&LineRejection>> = vec![None; decoded.records.len()];
+    let mut rejections: Vec<Option<&LineRejection>> = vec![None; records];
     for rejection in &outcome.rejected {
         if let Some(slot) = rejections.get_mut(rejection.line_idx) {
             *slot = Some(rejection);
         }
     }
     let mut errors = false;
-    let items = decoded
-        .items
+    let items = items
         .into_iter()
         .map(
             |Item {

@@ -158,7 +158,7 @@ fn process(state: &JsonLogsState, encoding: body::Encoding, body: &[u8]) -> Resp
             return refused(err.status, err.message);
         }
     };
-    let decoded = match decode::decode(&plain, &state.config.log, UnixNanos::now()) {
+    let mut decoded = match decode::decode(&plain, &state.config.log, UnixNanos::now()) {
         Ok(decoded) => decoded,
         Err(err) => {
             metrics.record_rejected(Protocol::LogsJson, err.reason, 1);
@@ -168,16 +168,13 @@ fn process(state: &JsonLogsState, encoding: body::Encoding, body: &[u8]) -> Resp
     let outcome = if decoded.records.is_empty() {
         crate::sink::LogWriteOutcome::default()
     } else {
-        match state.sink.write(&decoded.records) {
+        let count = decoded.records.len();
+        match state.sink.write(std::mem::take(&mut decoded.records)) {
             Ok(outcome) => outcome,
             Err(err) => {
                 let status = StatusCode::from_u16(err.kind.http_status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                metrics.record_rejected(
-                    Protocol::LogsJson,
-                    "store_unavailable",
-                    decoded.records.len() as u64,
-                );
+                metrics.record_rejected(Protocol::LogsJson, "store_unavailable", count as u64);
                 let mut response = refused(status, format!("nothing was written: {err}"));
                 if err.kind == ErrorKind::TooManyRequests {
                     response

@@ -168,18 +168,15 @@ fn process(state: &LokiPushState, format: Format, encoding: Encoding, body: &[u8
             }
         },
     };
-    let decoded = records::to_records(&request, &state.config.log, UnixNanos::now());
+    let mut decoded = records::to_records(&request, &state.config.log, UnixNanos::now());
     let outcome = if decoded.records.is_empty() {
         LogWriteOutcome::default()
     } else {
-        match state.sink.write(&decoded.records) {
+        let count = decoded.records.len();
+        match state.sink.write(std::mem::take(&mut decoded.records)) {
             Ok(outcome) => outcome,
             Err(err) => {
-                metrics.record_rejected(
-                    Protocol::LokiPush,
-                    "store_unavailable",
-                    decoded.records.len() as u64,
-                );
+                metrics.record_rejected(Protocol::LokiPush, "store_unavailable", count as u64);
                 let status = StatusCode::from_u16(err.kind.http_status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut response = plain(status, format!("nothing was written: {err}"));

@@ -6,7 +6,7 @@ use super::*;
 
 struct OpenWriter {
     partition: Arc<Partition>,
-    writer: IndexWriter,
+    writer: IndexWriter<LogDoc>,
     last_seq: u64,
     dirty: bool,
     last_used: Instant,
@@ -50,6 +50,8 @@ impl Indexer {
             let wait = next_tick.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(wait) {
                 Ok(Msg::Batch { docs, bytes }) => {
+                    #[cfg(test)]
+                    std::thread::sleep(self.shared.options.index_delay);
                     if let Err(err) = self.add(docs) {
                         self.fail(&err);
                         return;
@@ -72,22 +74,32 @@ impl Indexer {
                         let _ = done.send(result.map_err(|err| err.to_string()));
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    next_tick = Instant::now() + interval;
-                    if self.shared.appended_since_marker.load(Ordering::Acquire)
-                        && let Err(err) = self.shared.send_marker(None)
-                    {
-                        tracing::warn!("cannot start a log commit: {err}");
-                    }
-                    self.close_idle_writers();
-                    if self.last_retention.elapsed() >= Duration::from_secs(30) {
-                        self.last_retention = Instant::now();
-                        if let Err(err) = self.enforce_retention() {
-                            tracing::warn!("log retention: {err}");
-                        }
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Checked after every message, not only when the queue runs dry: under
+            // sustained ingest it never does, and lines would wait for a lull to become
+            // searchable.
+            if Instant::now() >= next_tick {
+                next_tick = Instant::now() + interval;
+                self.tick();
+            }
+        }
+    }
+
+    /// Once per commit interval: start a commit round when anything was appended, close
+    /// idle writers, and now and then enforce retention.
+    fn tick(&mut self) {
+        if self.shared.appended_since_marker.load(Ordering::Acquire)
+            && let Err(err) = self.shared.send_marker(None)
+        {
+            tracing::warn!("cannot start a log commit: {err}");
+        }
+        self.close_idle_writers();
+        if self.last_retention.elapsed() >= Duration::from_secs(30) {
+            self.last_retention = Instant::now();
+            if let Err(err) = self.enforce_retention() {
+                tracing::warn!("log retention: {err}");
             }
         }
     }
@@ -118,7 +130,7 @@ impl Indexer {
                 .num_worker_threads(self.shared.options.indexing_threads.max(1))
                 .num_merge_threads(self.shared.options.merge_threads.max(1))
                 .build();
-            let writer: IndexWriter = partition
+            let writer: IndexWriter<LogDoc> = partition
                 .index
                 .writer_with_options(options)
                 .map_err(Error::index("cannot write log partition", &partition.dir))?;
@@ -144,6 +156,7 @@ impl Indexer {
         self.uncommitted += docs.len() as u64;
         for queued in docs {
             let writer = self.writer(queued.partition)?;
+            let seq = queued.doc.seq;
             writer
                 .writer
                 .add_document(queued.doc)
@@ -151,7 +164,7 @@ impl Indexer {
                     "cannot index into log partition",
                     &writer.partition.dir,
                 ))?;
-            writer.last_seq = writer.last_seq.max(queued.seq);
+            writer.last_seq = writer.last_seq.max(seq);
             writer.dirty = true;
             writer.last_used = Instant::now();
         }

@@ -132,7 +132,7 @@ fn appended_lines_are_found_by_every_kind_of_query() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _) = open(dir.path());
     let t0 = now() - 60 * SECOND;
-    let outcome = store.append(&shop(t0)).expect("append");
+    let outcome = store.append(shop(t0)).expect("append");
     assert_eq!(
         outcome,
         AppendOutcome {
@@ -223,8 +223,8 @@ fn pages_follow_a_cursor_in_either_direction_without_gaps_or_repeats() {
         })
         .collect();
     lines.reverse();
-    store.append(&lines[..10]).expect("append");
-    store.append(&lines[10..]).expect("append");
+    store.append(lines[..10].to_vec()).expect("append");
+    store.append(lines[10..].to_vec()).expect("append");
     store.flush().expect("flush");
     for direction in [Direction::Forward, Direction::Backward] {
         let mut seen = Vec::new();
@@ -277,7 +277,7 @@ fn a_trace_is_every_line_of_it_in_time_order_across_services() {
     let t0 = now() - 60 * SECOND;
     let mut lines = shop(t0);
     lines.reverse();
-    store.append(&lines).expect("append");
+    store.append(lines.clone()).expect("append");
     let mut by_request = line(
         t0 + 5 * SECOND,
         "legacy",
@@ -287,7 +287,7 @@ fn a_trace_is_every_line_of_it_in_time_order_across_services() {
         vec![],
     );
     by_request.correlation_id = Some("req-77".into());
-    store.append(&[by_request]).expect("append");
+    store.append(vec![by_request]).expect("append");
     store.flush().expect("flush");
     let trace = store.lines_of(TRACE_A, 0, i64::MAX, 100).expect("trace");
     let services: Vec<_> = trace
@@ -327,7 +327,7 @@ fn histogram_and_top_values_count_matching_lines() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _) = open(dir.path());
     let t0 = (now() - 600 * SECOND) / SECOND * SECOND;
-    store.append(&shop(t0)).expect("append");
+    store.append(shop(t0)).expect("append");
     store.flush().expect("flush");
     let buckets = store.histogram("*", t0, 2 * SECOND, 3).expect("histogram");
     assert_eq!(buckets, [2, 2, 1]);
@@ -356,7 +356,7 @@ fn tail_streams_lines_by_append_number_whatever_their_timestamps() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _) = open(dir.path());
     let t0 = (now() - 600 * SECOND) / SECOND * SECOND;
-    store.append(&shop(t0)).expect("append");
+    store.append(shop(t0)).expect("append");
     store.flush().expect("flush");
     let first = store.searchable_below();
     assert_eq!(first, 6, "lines are numbered from 1");
@@ -368,7 +368,7 @@ fn tail_streams_lines_by_append_number_whatever_their_timestamps() {
     );
     // A late line (older timestamp) and a new one: tail sees both, in append order.
     store
-        .append(&[
+        .append(vec![
             line(
                 t0 + 9 * SECOND,
                 "checkout",
@@ -427,7 +427,7 @@ fn lines_outside_the_accepted_window_are_refused_one_by_one() {
             vec![],
         ),
     ];
-    let outcome = store.append(&lines).expect("append");
+    let outcome = store.append(lines).expect("append");
     assert_eq!(outcome.accepted, 1);
     assert_eq!(
         outcome.rejected,
@@ -470,9 +470,9 @@ fn acknowledged_lines_survive_a_crash_before_their_commit() {
     let crashed = tempfile::tempdir().expect("tempdir");
     let (store, _) = open(dir.path());
     let t0 = now() - 60 * SECOND;
-    store.append(&shop(t0)[..2]).expect("append");
+    store.append(shop(t0)[..2].to_vec()).expect("append");
     store.flush().expect("flush");
-    store.append(&shop(t0)[2..]).expect("append");
+    store.append(shop(t0)[2..].to_vec()).expect("append");
     // What the disk holds now: two lines committed, three only in the WAL.
     copy_dir(dir.path(), crashed.path());
     store.close().expect("close");
@@ -485,7 +485,7 @@ fn acknowledged_lines_survive_a_crash_before_their_commit() {
         "every acknowledged line, once"
     );
     let more = recovered
-        .append(&[line(
+        .append(vec![line(
             t0 + 9 * SECOND,
             "x",
             Severity::Info,
@@ -531,7 +531,7 @@ fn lines_committed_but_still_in_the_wal_are_not_indexed_twice() {
     let crashed = tempfile::tempdir().expect("tempdir");
     let (store, _) = open(dir.path());
     let t0 = now() - 60 * SECOND;
-    store.append(&shop(t0)).expect("append");
+    store.append(shop(t0)).expect("append");
     // The WAL as it was before the commit, with the partitions as they are after it: a
     // crash between a commit and the removal of the segments it covered.
     copy_dir(&dir.path().join("wal"), &crashed.path().join("wal"));
@@ -551,7 +551,7 @@ fn a_partition_that_cannot_open_is_set_aside_and_the_store_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let (store, _) = open(dir.path());
-        store.append(&shop(now() - 60 * SECOND)).expect("append");
+        store.append(shop(now() - 60 * SECOND)).expect("append");
         store.close().expect("close");
     }
     let partitions = dir.path().join("partitions");
@@ -571,7 +571,7 @@ fn a_partition_that_cannot_open_is_set_aside_and_the_store_starts() {
     );
     assert_eq!(search(&store, "*").len(), 0);
     store
-        .append(&shop(now() - 60 * SECOND))
+        .append(shop(now() - 60 * SECOND))
         .expect("append after");
     store.flush().expect("flush");
     assert_eq!(search(&store, "*").len(), 5);
@@ -588,10 +588,24 @@ fn retention_deletes_whole_partitions_older_than_it() {
         };
         let (store, _) = LogStore::open(dir.path(), keep_all, LogMetrics::new()).expect("open");
         store
-            .append(&[line(old, "a", Severity::Info, None, "old line", vec![])])
+            .append(vec![line(
+                old,
+                "a",
+                Severity::Info,
+                None,
+                "old line",
+                vec![],
+            )])
             .expect("append");
         store
-            .append(&[line(now(), "a", Severity::Info, None, "new line", vec![])])
+            .append(vec![line(
+                now(),
+                "a",
+                Severity::Info,
+                None,
+                "new line",
+                vec![],
+            )])
             .expect("append");
         store.close().expect("close");
     }
@@ -615,5 +629,39 @@ fn closed_store_refuses_appends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _) = open(dir.path());
     store.close().expect("close");
-    assert!(matches!(store.append(&shop(now())), Err(Error::Closed)));
+    assert!(matches!(store.append(shop(now())), Err(Error::Closed)));
+}
+
+#[test]
+fn lines_become_searchable_while_ingest_never_pauses() {
+    // A slow indexer and an appender faster than it: the queue never runs dry, and the
+    // commit timer must still fire (it used to wait for an empty queue).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options {
+        commit_interval: Duration::from_millis(50),
+        index_delay: Duration::from_millis(15),
+        ..options()
+    };
+    let (store, _) = LogStore::open(dir.path(), options, LogMetrics::new()).expect("open");
+    let started = Instant::now();
+    let mut first_searchable = None;
+    let mut batches = 0;
+    while started.elapsed() < Duration::from_millis(800) {
+        store.append(shop(now())).expect("append");
+        batches += 1;
+        if first_searchable.is_none() && store.searchable_below() > 1 {
+            first_searchable = Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        store.queued_bytes() > 0,
+        "the appender must outrun the indexer for this test to mean anything"
+    );
+    let first = first_searchable.expect("lines became searchable while appends went on");
+    assert!(
+        first < Duration::from_millis(600),
+        "first commit after {first:?}"
+    );
+    assert!(batches > 50, "{batches} batches");
 }

@@ -154,7 +154,7 @@ fn matchers_and_line_filters_select_lines_in_order_across_partitions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let t0 = t0();
-    store.append(&lines(t0)).expect("append");
+    store.append(lines(t0)).expect("append");
     store.flush().expect("flush");
 
     let only = |matchers: Vec<LabelMatcher>| Selection {
@@ -265,7 +265,7 @@ fn lines_come_with_their_label_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let t0 = t0();
-    store.append(&lines(t0)).expect("append");
+    store.append(lines(t0)).expect("append");
     store.flush().expect("flush");
     let selection = Selection {
         matchers: vec![matcher(Label::Service, MatchOp::Regex, "checkout|search")],
@@ -342,7 +342,7 @@ fn scans_past_their_budget_are_refused_as_too_broad() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let t0 = t0();
-    store.append(&lines(t0)).expect("append");
+    store.append(lines(t0)).expect("append");
     store.flush().expect("flush");
     let filtered = Selection {
         matchers: vec![matcher(Label::Service, MatchOp::Regex, ".+")],
@@ -387,7 +387,7 @@ fn groups_count_lines_and_bytes_per_label_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let t0 = t0();
-    store.append(&lines(t0)).expect("append");
+    store.append(lines(t0)).expect("append");
     store.flush().expect("flush");
     let everything = Selection {
         matchers: vec![matcher(Label::Service, MatchOp::Regex, ".+")],
@@ -455,7 +455,7 @@ fn label_values_come_from_whole_partitions_and_scanned_edges() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let t0 = t0();
-    store.append(&lines(t0)).expect("append");
+    store.append(lines(t0)).expect("append");
     store.flush().expect("flush");
     let labels = [
         Label::Service,
@@ -500,7 +500,7 @@ fn windows_count_lines_and_bytes_per_point() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     let t0 = t0();
-    store.append(&lines(t0)).expect("append");
+    store.append(lines(t0)).expect("append");
     store.flush().expect("flush");
     let everything = Selection {
         matchers: vec![matcher(Label::Service, MatchOp::Regex, ".+")],
