@@ -15,6 +15,8 @@
 //!   `span.id`; hex (any case, UUID dashes allowed), kept as fields when invalid.
 //! - correlation id: the configured fields (`uuid`, `request_id`, `correlation_id`, ...).
 //! - message: `message`, `msg`, `body`, `log`.
+//! - observed time: `observed_timestamp`, `observedTimestamp`, `observedTimeUnixNano`
+//!   (as the timestamp is read); missing or unreadable means the arrival time.
 //!
 //! Every other field is kept, nested objects flattened to dotted paths, arrays as JSON
 //! text. The raw line is kept exactly.
@@ -24,6 +26,13 @@ use serde_json::{Map, Value as Json};
 
 /// The fields read as a line's timestamp, first present wins.
 pub const TIMESTAMP_KEYS: [&str; 4] = ["@timestamp", "timestamp", "time", "ts"];
+/// The fields read as the time a collector first saw the line (the OpenTelemetry log
+/// data model's `ObservedTimestamp`), first present wins. Missing means the arrival time.
+const OBSERVED_KEYS: [&str; 3] = [
+    "observed_timestamp",
+    "observedTimestamp",
+    "observedTimeUnixNano",
+];
 const LEVEL_KEYS: [&str; 6] = [
     "level",
     "levelname",
@@ -338,6 +347,20 @@ fn normalize_fields(
         })?,
         None => arrival,
     };
+    // An observed time that does not parse stays a field: it is not the line's time.
+    let observed = match fields
+        .iter()
+        .position(|(k, v)| OBSERVED_KEYS.contains(&k.as_str()) && !v.is_null())
+    {
+        Some(position) => match parse_timestamp(&fields[position].1) {
+            Some(observed) => {
+                fields.remove(position);
+                observed
+            }
+            None => arrival,
+        },
+        None => arrival,
+    };
     let default = |keys: &[&str]| {
         keys.iter().find_map(|key| {
             defaults
@@ -411,7 +434,7 @@ fn normalize_fields(
         .collect();
     Ok(LogRecord {
         timestamp,
-        observed: arrival,
+        observed,
         severity,
         service,
         host,
@@ -421,6 +444,7 @@ fn normalize_fields(
         message,
         fields,
         raw,
+        raw_holds_fields: true,
     })
 }
 
@@ -453,6 +477,7 @@ pub fn text_line(
         message: raw.clone(),
         fields: Vec::new(),
         raw,
+        raw_holds_fields: false,
     }
 }
 
@@ -482,6 +507,7 @@ mod tests {
         );
         assert_eq!(record.message, "Placing order");
         assert_eq!(record.raw, raw, "the raw line is kept exactly");
+        assert!(record.raw_holds_fields, "the fields came from the raw line");
         let keys: Vec<&str> = record.fields.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["@version", "funcName", "lineno", "uuid"]);
         assert_eq!(record.fields[2].1, Value::Int(42));
@@ -489,9 +515,10 @@ mod tests {
 
     #[test]
     fn otel_shaped_lines_flatten_and_find_their_ids() {
-        let raw = r#"{"timestamp":"2026-11-21T17:58:30.123456789Z","severity_number":17,"body":"db down","resource":{"service.name":"payments","host.name":"ip-10"},"attributes":{"http.response.status_code":503,"duration_ms":12.5,"tags":["a","b"],"empty":null},"trace_id":"4BF92F3577B34DA6A3CE929D0E0E4736","span_id":"00f067aa0ba902b7"}"#;
+        let raw = r#"{"timestamp":"2026-11-21T17:58:30.123456789Z","observed_timestamp":"2026-11-21T17:58:30.2Z","severity_number":17,"body":"db down","resource":{"service.name":"payments","host.name":"ip-10"},"attributes":{"http.response.status_code":503,"duration_ms":12.5,"tags":["a","b"],"empty":null},"trace_id":"4BF92F3577B34DA6A3CE929D0E0E4736","span_id":"00f067aa0ba902b7"}"#;
         let record = normalize(raw).expect("normalizes");
         assert_eq!(record.timestamp, UnixNanos(1_795_283_910_123_456_789));
+        assert_eq!(record.observed, UnixNanos(1_795_283_910_200_000_000));
         assert_eq!(record.severity, Severity::Error);
         assert_eq!(record.service.as_deref(), Some("payments"));
         assert_eq!(record.host.as_deref(), Some("ip-10"));
@@ -583,6 +610,11 @@ mod tests {
         }
         let missing = normalize(r#"{"msg":"no time"}"#).expect("normalizes");
         assert_eq!(missing.timestamp, ARRIVAL);
+        assert_eq!(missing.observed, ARRIVAL);
+        let unreadable =
+            normalize(r#"{"observedTimeUnixNano":"later","msg":"x"}"#).expect("normalizes");
+        assert_eq!(unreadable.observed, ARRIVAL);
+        assert_eq!(unreadable.fields.len(), 1, "kept as a field");
         let err = normalize(r#"{"time":"soon","msg":"x"}"#).expect_err("bad time");
         assert_eq!(err.reason, "bad_timestamp");
         assert!(err.message.contains("\"time\""), "{}", err.message);

@@ -17,6 +17,7 @@
 //! Start reading at [`LogStore::open`] and [`LogStore::append`].
 
 mod error;
+pub mod field_policy;
 pub mod metrics;
 pub mod query;
 pub mod record;
@@ -24,6 +25,7 @@ pub mod schema;
 pub mod search;
 pub mod select;
 mod store;
+mod stored_filter;
 pub mod streams;
 pub mod windows;
 

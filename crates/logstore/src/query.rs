@@ -17,6 +17,9 @@
 //! *                            every line
 //! ```
 //!
+//! A field without index terms in a partition (see `field_policy.rs`) is matched on the
+//! stored values of the lines the rest of the query selects; the answer is the same.
+//!
 //! Every query is bounded: its length, its nesting and its number of clauses.
 
 use std::ops::Bound;
@@ -29,7 +32,9 @@ use tantivy::query::{
 };
 use tantivy::schema::{Field, IndexRecordOption};
 
+use crate::field_policy::FieldPolicy;
 use crate::schema::{Fields, KEYWORD_FIELDS, MAX_KEYWORD_LEN, text_tokens};
+use crate::stored_filter::{Matcher, StoredFieldQuery};
 
 /// Longest query accepted, in bytes.
 pub const MAX_QUERY_LEN: usize = 16 << 10;
@@ -635,77 +640,200 @@ fn json_range_query(
     union(alternatives)
 }
 
-/// The Tantivy query of a parsed query.
-pub fn to_tantivy(node: &Node, fields: &Fields) -> Result<Box<dyn Query>, QueryError> {
+/// The Tantivy query of a parsed query for one partition, restricted to `scope` (a time
+/// range, a cursor). Clauses on fields the partition has no terms for read the stored
+/// values of the lines the rest of the query leaves (`stored_filter.rs`).
+pub fn compile(
+    node: &Node,
+    fields: &Fields,
+    policy: &FieldPolicy,
+    scope: Vec<Box<dyn Query>>,
+) -> Result<Box<dyn Query>, QueryError> {
+    let candidates = if filters(node, policy) {
+        let mut parts = vec![superset(node, fields, policy)?];
+        parts.extend(scope.iter().map(|query| query.box_clone()));
+        Some(all_of(parts))
+    } else {
+        None
+    };
+    let compiler = Compiler {
+        fields,
+        policy,
+        candidates: candidates.as_ref(),
+    };
+    let mut parts = vec![compiler.query(node)?];
+    parts.extend(scope);
+    Ok(Box::new(all_of(parts)))
+}
+
+/// Whether a clause of `node` names a field `policy` has no terms for.
+fn filters(node: &Node, policy: &FieldPolicy) -> bool {
+    match node {
+        Node::All => false,
+        Node::And(parts) | Node::Or(parts) => parts.iter().any(|part| filters(part, policy)),
+        Node::Not(inner) => filters(inner, policy),
+        Node::Match(Target::Field(path), _) => !policy.indexes(path),
+        Node::Match(..) => false,
+    }
+}
+
+/// A query matching at least every line `node` matches, from index terms alone: clauses
+/// on unindexed fields, and negations of anything holding one, match everything.
+fn superset(
+    node: &Node,
+    fields: &Fields,
+    policy: &FieldPolicy,
+) -> Result<Box<dyn Query>, QueryError> {
+    if !filters(node, policy) {
+        let exact = Compiler {
+            fields,
+            policy,
+            candidates: None,
+        };
+        return exact.query(node);
+    }
     Ok(match node {
-        Node::All => Box::new(AllQuery),
-        Node::Or(alternatives) => {
-            let queries = alternatives
-                .iter()
-                .map(|node| to_tantivy(node, fields))
-                .collect::<Result<Vec<_>, _>>()?;
-            Box::new(BooleanQuery::union(queries))
-        }
         Node::And(parts) => {
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(parts.len());
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(AllQuery))];
             for part in parts {
                 match part {
-                    Node::Not(inner) => clauses.push((Occur::MustNot, to_tantivy(inner, fields)?)),
-                    other => clauses.push((Occur::Must, to_tantivy(other, fields)?)),
+                    Node::Not(inner) if filters(inner, policy) => {}
+                    Node::Not(inner) => {
+                        clauses.push((Occur::MustNot, superset(inner, fields, policy)?));
+                    }
+                    other => clauses.push((Occur::Must, superset(other, fields, policy)?)),
                 }
-            }
-            if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
-                clauses.push((Occur::Must, Box::new(AllQuery)));
             }
             Box::new(BooleanQuery::new(clauses))
         }
-        Node::Not(inner) => Box::new(BooleanQuery::new(vec![
-            (Occur::Must, Box::new(AllQuery)),
-            (Occur::MustNot, to_tantivy(inner, fields)?),
-        ])),
-        Node::Match(Target::Message, Value::Word(text) | Value::Phrase(text)) => {
-            message_query(fields, text)?
-        }
-        Node::Match(Target::Message, Value::Wildcard(pattern)) => {
-            if pattern
-                .chars()
-                .any(|c| !(c.is_alphanumeric() || c == '*' || c == '?'))
-            {
-                return error(format!(
-                    "the wildcard {pattern:?} spans more than one word of the message"
-                ));
-            }
-            regex_query(&wildcard_regex(&pattern.to_lowercase()), fields.message)?
-        }
-        Node::Match(Target::Keyword(name), Value::Word(text) | Value::Phrase(text)) => {
-            let field = keyword_field(fields, name);
-            let value = match *name {
-                "level" => Severity::from_text(text).as_str().to_owned(),
-                "trace_id" | "span_id" => text.to_ascii_lowercase(),
-                _ => text.clone(),
-            };
-            term_query(Term::from_field_text(field, &value))
-        }
-        Node::Match(Target::Keyword(name), Value::Wildcard(pattern)) => {
-            let pattern = match *name {
-                "level" | "trace_id" | "span_id" => pattern.to_ascii_lowercase(),
-                _ => pattern.clone(),
-            };
-            regex_query(&wildcard_regex(&pattern), keyword_field(fields, name))?
-        }
-        Node::Match(Target::Field(path), Value::Word(text)) => {
-            json_value_query(fields, path, text, false)
-        }
-        Node::Match(Target::Field(path), Value::Phrase(text)) => {
-            json_value_query(fields, path, text, true)
-        }
-        Node::Match(Target::Field(path), Value::Range { lower, upper }) => {
-            json_range_query(fields, path, *lower, *upper)
-        }
-        Node::Match(_, Value::Range { .. } | Value::Wildcard(_)) => {
-            return error("this range or wildcard is not supported here");
-        }
+        Node::Or(alternatives) => Box::new(BooleanQuery::union(
+            alternatives
+                .iter()
+                .map(|node| superset(node, fields, policy))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+        _ => Box::new(AllQuery),
     })
+}
+
+fn all_of(parts: Vec<Box<dyn Query>>) -> BooleanQuery {
+    BooleanQuery::new(parts.into_iter().map(|q| (Occur::Must, q)).collect())
+}
+
+/// Translates clauses for one partition.
+struct Compiler<'a> {
+    fields: &'a Fields,
+    policy: &'a FieldPolicy,
+    /// The candidates of stored-value clauses (set when the query has any).
+    candidates: Option<&'a BooleanQuery>,
+}
+
+impl Compiler<'_> {
+    fn stored(&self, path: &str, matcher: Matcher) -> Box<dyn Query> {
+        let candidates: Box<dyn Query> = match self.candidates {
+            Some(candidates) => Box::new(candidates.clone()),
+            None => Box::new(AllQuery),
+        };
+        Box::new(StoredFieldQuery::new(
+            (self.fields.field_values, self.fields.raw),
+            path,
+            matcher,
+            candidates,
+        ))
+    }
+
+    fn query(&self, node: &Node) -> Result<Box<dyn Query>, QueryError> {
+        let fields = self.fields;
+        Ok(match node {
+            Node::All => Box::new(AllQuery),
+            Node::Or(alternatives) => {
+                let queries = alternatives
+                    .iter()
+                    .map(|node| self.query(node))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Box::new(BooleanQuery::union(queries))
+            }
+            Node::And(parts) => {
+                let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(parts.len());
+                for part in parts {
+                    match part {
+                        Node::Not(inner) => clauses.push((Occur::MustNot, self.query(inner)?)),
+                        other => clauses.push((Occur::Must, self.query(other)?)),
+                    }
+                }
+                if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+                    clauses.push((Occur::Must, Box::new(AllQuery)));
+                }
+                Box::new(BooleanQuery::new(clauses))
+            }
+            Node::Not(inner) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, Box::new(AllQuery)),
+                (Occur::MustNot, self.query(inner)?),
+            ])),
+            Node::Match(Target::Message, Value::Word(text) | Value::Phrase(text)) => {
+                message_query(fields, text)?
+            }
+            Node::Match(Target::Message, Value::Wildcard(pattern)) => {
+                if pattern
+                    .chars()
+                    .any(|c| !(c.is_alphanumeric() || c == '*' || c == '?'))
+                {
+                    return error(format!(
+                        "the wildcard {pattern:?} spans more than one word of the message"
+                    ));
+                }
+                regex_query(&wildcard_regex(&pattern.to_lowercase()), fields.message)?
+            }
+            Node::Match(Target::Keyword(name), Value::Word(text) | Value::Phrase(text)) => {
+                let field = keyword_field(fields, name);
+                let value = match *name {
+                    "level" => Severity::from_text(text).as_str().to_owned(),
+                    "trace_id" | "span_id" => text.to_ascii_lowercase(),
+                    _ => text.clone(),
+                };
+                term_query(Term::from_field_text(field, &value))
+            }
+            Node::Match(Target::Keyword(name), Value::Wildcard(pattern)) => {
+                let pattern = match *name {
+                    "level" | "trace_id" | "span_id" => pattern.to_ascii_lowercase(),
+                    _ => pattern.clone(),
+                };
+                regex_query(&wildcard_regex(&pattern), keyword_field(fields, name))?
+            }
+            Node::Match(Target::Field(path), value) if !self.policy.indexes(path) => {
+                let matcher = match value {
+                    Value::Word(text) => Matcher::Text {
+                        text: text.clone(),
+                        quoted: false,
+                    },
+                    Value::Phrase(text) => Matcher::Text {
+                        text: text.clone(),
+                        quoted: true,
+                    },
+                    Value::Range { lower, upper } => Matcher::Range {
+                        lower: *lower,
+                        upper: *upper,
+                    },
+                    Value::Wildcard(_) => {
+                        return error("this range or wildcard is not supported here");
+                    }
+                };
+                self.stored(path, matcher)
+            }
+            Node::Match(Target::Field(path), Value::Word(text)) => {
+                json_value_query(fields, path, text, false)
+            }
+            Node::Match(Target::Field(path), Value::Phrase(text)) => {
+                json_value_query(fields, path, text, true)
+            }
+            Node::Match(Target::Field(path), Value::Range { lower, upper }) => {
+                json_range_query(fields, path, *lower, *upper)
+            }
+            Node::Match(_, Value::Range { .. } | Value::Wildcard(_)) => {
+                return error("this range or wildcard is not supported here");
+            }
+        })
+    }
 }
 
 fn regex_query(pattern: &str, field: Field) -> Result<Box<dyn Query>, QueryError> {

@@ -3,7 +3,7 @@
 //!
 //! Layout of a batch record: tag `1`, the first sequence number (uvarint), the line
 //! count (uvarint), then per line: timestamp and observed time (zigzag varints),
-//! severity (u8), service, host and correlation id (optional strings), trace id
+//! severity (u8; its high bit says the raw line holds the fields), service, host and correlation id (optional strings), trace id
 //! (presence byte + 16 bytes), span id (presence byte + 8 bytes), message, the fields
 //! (count, then key and tagged value each), and the raw line.
 
@@ -82,7 +82,8 @@ pub fn encode_lines(out: &mut Vec<u8>, lines: &[LogRecord]) {
 fn encode_line(out: &mut Vec<u8>, line: &LogRecord) {
     put_varint(out, line.timestamp.0);
     put_varint(out, line.observed.0);
-    out.push(severity_code(line.severity));
+    // The high bit: the raw line holds the fields (older records never set it).
+    out.push(severity_code(line.severity) | if line.raw_holds_fields { 0x80 } else { 0 });
     put_opt_str(out, line.service.as_deref());
     put_opt_str(out, line.host.as_deref());
     put_opt_str(out, line.correlation_id.as_deref());
@@ -128,7 +129,8 @@ pub fn decode(payload: &[u8]) -> Result<Batch, Corrupt> {
     for _ in 0..count {
         let timestamp = UnixNanos(decoder.varint()?);
         let observed = UnixNanos(decoder.varint()?);
-        let severity = severity_from_code(decoder.u8()?)?;
+        let code = decoder.u8()?;
+        let severity = severity_from_code(code & 0x7f)?;
         let service = opt_str(&mut decoder)?;
         let host = opt_str(&mut decoder)?;
         let correlation_id = opt_str(&mut decoder)?;
@@ -157,6 +159,7 @@ pub fn decode(payload: &[u8]) -> Result<Batch, Corrupt> {
             message,
             fields,
             raw,
+            raw_holds_fields: code & 0x80 != 0,
         });
     }
     if !decoder.is_empty() {
@@ -189,12 +192,14 @@ mod tests {
                 ("user.name".into(), Value::Str("ann é".into())),
             ],
             raw: format!("{{\"msg\":\"payment {n} declined\"}}"),
+            raw_holds_fields: false,
         }
     }
 
     #[test]
     fn batches_round_trip() {
-        let lines: Vec<LogRecord> = (0..3).map(line).collect();
+        let mut lines: Vec<LogRecord> = (0..3).map(line).collect();
+        lines[1].raw_holds_fields = true;
         let mut payload = Vec::new();
         encode_batch(&mut payload, 41, &lines);
         let batch = decode(&payload).expect("decodes");

@@ -10,6 +10,8 @@
 //! zstd-compressed blocks: the raw line exactly as it arrived and the normalized
 //! keywords, which compress against it.
 
+use std::sync::{Arc, LazyLock};
+
 use model::trace_id::HexId;
 use model::{LogRecord, Value};
 use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf};
@@ -21,6 +23,8 @@ use tantivy::tokenizer::{
     LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
 };
 use tantivy::{Document, Index};
+
+use crate::field_policy::FieldPolicy;
 
 /// Tokenizer of `message`: words of letters and digits, lowercased, at most 64 bytes.
 pub const TEXT_TOKENIZER: &str = "sightline_text";
@@ -43,6 +47,8 @@ pub struct Fields {
     pub correlation_id: Field,
     pub message: Field,
     pub fields: Field,
+    /// The fields without index terms (see `field_policy.rs`), stored to be matched.
+    pub field_values: Field,
     pub raw: Field,
 }
 
@@ -88,6 +94,7 @@ pub fn build() -> (Schema, Fields) {
             )
             .set_expand_dots_enabled(),
     );
+    let field_values = builder.add_json_field("field_values", STORED);
     let raw = builder.add_text_field("raw", STORED);
     let schema = builder.build();
     (
@@ -104,6 +111,7 @@ pub fn build() -> (Schema, Fields) {
             correlation_id,
             message,
             fields,
+            field_values,
             raw,
         },
     )
@@ -149,6 +157,8 @@ pub fn text_tokens(text: &str) -> Vec<String> {
 pub struct LogDoc {
     fields: Fields,
     pub seq: u64,
+    /// The policy of the partition the line goes to, set by the indexer.
+    pub policy: Arc<FieldPolicy>,
     trace_id: Option<HexId<32>>,
     span_id: Option<HexId<16>>,
     line: LogRecord,
@@ -159,9 +169,29 @@ impl LogDoc {
         LogDoc {
             fields: *fields,
             seq,
+            policy: Arc::clone(&INDEX_ALL),
             trace_id: line.trace_id.as_ref().map(model::TraceId::hex),
             span_id: line.span_id.as_ref().map(model::SpanId::hex),
             line,
+        }
+    }
+}
+
+/// The default policy of a document until the indexer sets its partition's.
+static INDEX_ALL: LazyLock<Arc<FieldPolicy>> = LazyLock::new(|| Arc::new(FieldPolicy::all()));
+
+/// Which of a line's other fields an object value holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep<'a> {
+    Indexed(&'a FieldPolicy),
+    NotIndexed(&'a FieldPolicy),
+}
+
+impl Keep<'_> {
+    fn keeps(self, path: &str) -> bool {
+        match self {
+            Keep::Indexed(policy) => policy.indexes(path),
+            Keep::NotIndexed(policy) => !policy.indexes(path),
         }
     }
 }
@@ -172,21 +202,23 @@ pub enum DocValue<'a> {
     Str(&'a str),
     I64(i64),
     U64(u64),
-    /// The `fields` object: every other field, by dotted path.
-    Object(&'a [(String, Value)]),
+    /// The line's other fields, by dotted path: those with index terms (`fields`) or the
+    /// others (`field_values`).
+    Object(&'a [(String, Value)], Keep<'a>),
     /// One field of that object.
     Field(&'a Value),
 }
 
-/// The key-value pairs of the `fields` object.
+/// The key-value pairs of an object value.
 #[derive(Debug, Clone)]
-pub struct ObjectIter<'a>(std::slice::Iter<'a, (String, Value)>);
+pub struct ObjectIter<'a>(std::slice::Iter<'a, (String, Value)>, Keep<'a>);
 
 impl<'a> Iterator for ObjectIter<'a> {
     type Item = (&'a str, DocValue<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (key, value) = self.0.next()?;
+        let keep = self.1;
+        let (key, value) = self.0.find(|(key, _)| keep.keeps(key))?;
         Some((key.as_str(), DocValue::Field(value)))
     }
 }
@@ -200,7 +232,9 @@ impl<'a> tantivy::schema::Value<'a> for DocValue<'a> {
             DocValue::Str(text) => ReferenceValueLeaf::Str(text),
             DocValue::I64(int) => ReferenceValueLeaf::I64(int),
             DocValue::U64(int) => ReferenceValueLeaf::U64(int),
-            DocValue::Object(pairs) => return ReferenceValue::Object(ObjectIter(pairs.iter())),
+            DocValue::Object(pairs, keep) => {
+                return ReferenceValue::Object(ObjectIter(pairs.iter(), keep));
+            }
             DocValue::Field(Value::Str(text)) => ReferenceValueLeaf::Str(text),
             DocValue::Field(Value::Int(int)) => ReferenceValueLeaf::I64(*int),
             DocValue::Field(Value::Float(float)) => ReferenceValueLeaf::F64(*float),
@@ -211,7 +245,7 @@ impl<'a> tantivy::schema::Value<'a> for DocValue<'a> {
 }
 
 /// Most values one document has: one per schema field.
-const DOC_VALUES: usize = 12;
+const DOC_VALUES: usize = 13;
 
 impl Document for LogDoc {
     type Value<'a> = DocValue<'a>;
@@ -223,6 +257,22 @@ impl Document for LogDoc {
             text.map(|text| (field, DocValue::Str(text)))
         }
         let (fields, line) = (&self.fields, &self.line);
+        let policy = &*self.policy;
+        let (indexed, kept) = (Keep::Indexed(policy), Keep::NotIndexed(policy));
+        let has = |keep: Keep<'_>| line.fields.iter().any(|(key, _)| keep.keeps(key));
+        let (terms, values) = if line.fields.is_empty() {
+            (false, false)
+        } else if policy.indexes_all() {
+            (true, false)
+        } else if policy.indexes_none() {
+            (false, !line.raw_holds_fields)
+        } else {
+            (has(indexed), !line.raw_holds_fields && has(kept))
+        };
+        let objects = (
+            terms.then(|| (fields.fields, DocValue::Object(&line.fields, indexed))),
+            values.then(|| (fields.field_values, DocValue::Object(&line.fields, kept))),
+        );
         let values: [Option<(Field, DocValue<'_>)>; DOC_VALUES] = [
             Some((fields.ts, DocValue::I64(line.timestamp.0))),
             Some((fields.seq, DocValue::U64(self.seq))),
@@ -237,7 +287,8 @@ impl Document for LogDoc {
                 fields.message,
                 Some(line.message.as_str()).filter(|m| !m.is_empty()),
             ),
-            (!line.fields.is_empty()).then(|| (fields.fields, DocValue::Object(&line.fields))),
+            objects.0,
+            objects.1,
             text(fields.raw, Some(line.raw.as_str())),
         ];
         values.into_iter().flatten()

@@ -215,7 +215,6 @@ impl LogStore {
     pub fn search(&self, request: &SearchRequest<'_>) -> Result<SearchResult, Error> {
         let fields = self.shared.fields;
         let parsed = query::parse(request.query)?;
-        let user_query = query::to_tantivy(&parsed, &fields)?;
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let order = match request.direction {
             Direction::Backward => Order::Desc,
@@ -225,37 +224,50 @@ impl LogStore {
         if request.direction == Direction::Backward {
             partitions.reverse();
         }
-        let matching = all_of(vec![
-            user_query.box_clone(),
-            time_range(&fields, request.start, request.end),
-        ]);
-        let page = match request.after {
-            Some(cursor) => all_of(vec![
-                user_query.box_clone(),
-                time_range(&fields, request.start, request.end),
-                after_cursor(&fields, cursor, request.direction),
-            ]),
-            None => matching.clone(),
+        let top = || {
+            TopDocs::with_limit(limit).order_by((
+                (SortByStaticFastValue::<i64>::for_field("ts"), order),
+                (SortByStaticFastValue::<u64>::for_field("seq"), order),
+            ))
         };
-        let top = TopDocs::with_limit(limit).order_by((
-            (SortByStaticFastValue::<i64>::for_field("ts"), order),
-            (SortByStaticFastValue::<u64>::for_field("seq"), order),
-        ));
         let mut result = SearchResult::default();
         let mut hits: Vec<Hit> = Vec::new();
         for partition in &partitions {
+            let scope = || vec![time_range(&fields, request.start, request.end)];
+            let matching = query::compile(&parsed, &fields, &partition.policy, scope())?;
             let searcher = partition.reader.searcher();
-            result.total += searcher
-                .search(&matching, &Count)
-                .map_err(search_error(partition))? as u64;
             // Partitions do not overlap in time: once a page is full, later partitions
             // (in the direction of the search) cannot hold lines that belong on it.
-            if hits.len() >= limit {
-                continue;
-            }
-            let found = searcher
-                .search(&page, &top)
-                .map_err(search_error(partition))?;
+            let found = match request.after {
+                _ if hits.len() >= limit => {
+                    result.total += searcher
+                        .search(&matching, &Count)
+                        .map_err(search_error(partition))?
+                        as u64;
+                    continue;
+                }
+                Some(cursor) => {
+                    result.total += searcher
+                        .search(&matching, &Count)
+                        .map_err(search_error(partition))?
+                        as u64;
+                    let mut scope = scope();
+                    scope.push(after_cursor(&fields, cursor, request.direction));
+                    let page = query::compile(&parsed, &fields, &partition.policy, scope)?;
+                    searcher
+                        .search(&page, &top())
+                        .map_err(search_error(partition))?
+                }
+                None => {
+                    // One pass for the count and the page: a clause on a field without
+                    // terms reads lines, and should read them once.
+                    let (count, found) = searcher
+                        .search(&matching, &(Count, top()))
+                        .map_err(search_error(partition))?;
+                    result.total += count as u64;
+                    found
+                }
+            };
             for (_, address) in found {
                 let doc: TantivyDocument =
                     searcher.doc(address).map_err(search_error(partition))?;
@@ -294,17 +306,17 @@ impl LogStore {
         }
         let fields = self.shared.fields;
         let parsed = query::parse(query_text)?;
-        let numbered = all_of(vec![
-            query::to_tantivy(&parsed, &fields)?,
+        let numbers = || -> Box<dyn Query> {
             Box::new(RangeQuery::new(
                 Bound::Included(Term::from_field_u64(fields.seq, from_seq)),
                 Bound::Excluded(Term::from_field_u64(fields.seq, below_seq)),
-            )),
-        ]);
+            ))
+        };
         let limit = limit.clamp(1, MAX_LIMIT);
         let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("seq", Order::Asc);
         let mut hits = Vec::new();
         for partition in self.partitions_between(i64::MIN, i64::MAX) {
+            let numbered = query::compile(&parsed, &fields, &partition.policy, vec![numbers()])?;
             let searcher = partition.reader.searcher();
             let found = searcher
                 .search(&numbered, &top)
@@ -366,12 +378,10 @@ impl LogStore {
             .ok_or_else(|| Error::Query(QueryError("the histogram's range overflows".into())))?;
         let fields = self.shared.fields;
         let parsed = query::parse(query_text)?;
-        let matching = all_of(vec![
-            query::to_tantivy(&parsed, &fields)?,
-            time_range(&fields, start, end),
-        ]);
         let mut counts = vec![0u64; buckets];
         for partition in self.partitions_between(start, end) {
+            let scope = vec![time_range(&fields, start, end)];
+            let matching = query::compile(&parsed, &fields, &partition.policy, scope)?;
             let searcher = partition.reader.searcher();
             let collector =
                 HistogramCollector::new::<i64>("ts".to_owned(), start, step as u64, buckets);
@@ -397,12 +407,10 @@ impl LogStore {
     ) -> Result<Vec<(String, u64)>, Error> {
         let fields = self.shared.fields;
         let parsed = query::parse(query_text)?;
-        let matching = all_of(vec![
-            query::to_tantivy(&parsed, &fields)?,
-            time_range(&fields, start, end),
-        ]);
         let mut counts: HashMap<String, u64> = HashMap::new();
         for partition in self.partitions_between(start, end) {
+            let scope = vec![time_range(&fields, start, end)];
+            let matching = query::compile(&parsed, &fields, &partition.policy, scope)?;
             let searcher = partition.reader.searcher();
             let found = searcher
                 .search(

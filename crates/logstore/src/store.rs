@@ -27,6 +27,7 @@ use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy};
 use wal::{Wal, WalOptions};
 
 use crate::Error;
+use crate::field_policy::FieldPolicy;
 use crate::metrics::LogMetrics;
 use crate::record;
 use crate::schema::{self, Fields, LogDoc};
@@ -93,6 +94,8 @@ pub struct Options {
     pub max_open_writers: usize,
     /// zstd level of the stored lines.
     pub compression_level: i32,
+    /// The fields new partitions index (see `field_policy.rs`).
+    pub indexed_fields: FieldPolicy,
     /// Tests only: how long the indexer pauses before each batch (a slow indexer).
     #[cfg(test)]
     pub index_delay: Duration,
@@ -113,6 +116,7 @@ impl Default for Options {
             max_indexing_queue: 256 << 20,
             max_open_writers: 3,
             compression_level: 3,
+            indexed_fields: FieldPolicy::default(),
             #[cfg(test)]
             index_delay: Duration::ZERO,
         }
@@ -162,6 +166,8 @@ pub struct Partition {
     pub(crate) dir: PathBuf,
     pub(crate) index: Index,
     pub(crate) reader: IndexReader,
+    /// The fields this partition indexes (fixed when it was created).
+    pub(crate) policy: Arc<FieldPolicy>,
     /// The highest sequence number this partition has committed.
     committed_seq: AtomicU64,
 }
@@ -322,6 +328,7 @@ impl Shared {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(Error::index("cannot read log partition", &dir))?;
+        let policy = Arc::new(FieldPolicy::read(&dir)?);
         Ok(Partition {
             start,
             end,
@@ -329,6 +336,7 @@ impl Shared {
             dir,
             index,
             reader,
+            policy,
             committed_seq: AtomicU64::new(committed),
         })
     }
@@ -345,6 +353,7 @@ impl Shared {
             .settings(self.index_settings())
             .create_in_dir(&tmp)
             .map_err(Error::index("cannot create log partition", &tmp))?;
+        self.options.indexed_fields.write(&tmp)?;
         // Renamed into place only once whole, so a partition directory always opens.
         std::fs::rename(&tmp, &dir).map_err(Error::io("cannot create log partition", &dir))?;
         wal::sync_dir(&partitions_dir(&self.dir))?;

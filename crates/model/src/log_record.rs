@@ -79,6 +79,10 @@ pub struct LogRecord {
     /// Every other field, nested objects flattened to dotted keys.
     pub fields: Vec<(String, Value)>,
     pub raw: String,
+    /// Whether `raw` is a JSON object whose flattening holds every entry of `fields`
+    /// under the same path (the fields were taken from it), so a store need not keep
+    /// them a second time.
+    pub raw_holds_fields: bool,
 }
 
 #[cfg(test)]

@@ -90,6 +90,10 @@ pub fn log_store_options(config: &Config) -> logstore::Options {
         max_indexing_queue: usize_from(logs.max_indexing_queue.0),
         max_open_writers: 3,
         compression_level: 3,
+        // Stream labels are looked up by term, so they always get terms.
+        indexed_fields: logstore::field_policy::FieldPolicy::new(
+            &[logs.indexed_fields.as_slice(), logs.label_fields.as_slice()].concat(),
+        ),
     }
 }
 

@@ -37,6 +37,7 @@ fn record(ts: i64, service: &str, level: Severity, host: &str, env: &str, raw: &
         message: raw.to_owned(),
         fields: vec![("env".to_owned(), Value::Str(env.to_owned()))],
         raw: raw.to_owned(),
+        raw_holds_fields: false,
     }
 }
 
@@ -96,12 +97,16 @@ fn fixture() -> Fixture {
     })
 }
 
+const LABEL_FIELDS: [&str; 2] = ["env", "k8s.namespace.name"];
+
 fn fixture_with(lines: impl FnOnce(i64) -> Vec<LogRecord>) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = Options {
         commit_interval: Duration::from_secs(3600),
         indexing_memory_per_thread: 15 << 20,
         indexing_threads: 1,
+        // As the server does: the label fields get terms.
+        indexed_fields: logstore::field_policy::FieldPolicy::new(&LABEL_FIELDS),
         ..Options::default()
     };
     let (store, _) = LogStore::open(dir.path(), options, LogMetrics::new()).expect("open");
@@ -119,7 +124,7 @@ impl Fixture {
     fn context(&self) -> crate::ApiContext {
         let mut context = test_support::context();
         context.logs.set(Arc::clone(&self.store));
-        context.log_label_fields = vec!["env".into(), "k8s.namespace.name".into()];
+        context.log_label_fields = LABEL_FIELDS.map(str::to_owned).to_vec();
         context
     }
 

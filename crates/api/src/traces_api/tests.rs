@@ -363,6 +363,7 @@ fn log_line(ts: i64, trace: Option<&str>, message: &str) -> LogRecord {
         message: message.to_owned(),
         fields: Vec::new(),
         raw: message.to_owned(),
+        raw_holds_fields: false,
     }
 }
 

@@ -249,6 +249,8 @@ fn document(
     if let Some(id) = id {
         set_field(&mut record.fields, "_id", id);
     }
+    // `_index` and `_id` come from the action line, not from the document.
+    record.raw_holds_fields = false;
     Ok(record)
 }
 

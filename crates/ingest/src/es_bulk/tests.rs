@@ -148,6 +148,7 @@ async fn fluent_bit_bodies_are_written_with_or_without_type_names_and_gzip() {
             Some(&Value::Str("fluent-bit".into()))
         );
         assert_eq!(field(record, "_id"), None);
+        assert!(!record.raw_holds_fields, "_index is not in the document");
         assert_eq!(
             field(record, "kubernetes.pod_name"),
             Some(&Value::Str("web-7d9f".into()))

@@ -271,5 +271,7 @@ fn add_fields(record: &mut LogRecord, context: &[(&str, &str)], in_line: &[bool]
         record
             .fields
             .push((name.to_owned(), Value::Str(value.to_owned())));
+        // A label or metadata value the line itself does not hold.
+        record.raw_holds_fields = false;
     }
 }

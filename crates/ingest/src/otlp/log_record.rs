@@ -248,6 +248,7 @@ pub fn to_log_record(
         message,
         fields,
         raw,
+        raw_holds_fields: false,
     })
 }
 

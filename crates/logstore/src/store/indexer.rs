@@ -157,13 +157,12 @@ impl Indexer {
         for queued in docs {
             let writer = self.writer(queued.partition)?;
             let seq = queued.doc.seq;
-            writer
-                .writer
-                .add_document(queued.doc)
-                .map_err(Error::index(
-                    "cannot index into log partition",
-                    &writer.partition.dir,
-                ))?;
+            let mut doc = queued.doc;
+            doc.policy = Arc::clone(&writer.partition.policy);
+            writer.writer.add_document(doc).map_err(Error::index(
+                "cannot index into log partition",
+                &writer.partition.dir,
+            ))?;
             writer.last_seq = writer.last_seq.max(seq);
             writer.dirty = true;
             writer.last_used = Instant::now();

@@ -6,6 +6,7 @@ use std::path::Path;
 use model::{LogRecord, Severity, SpanId, TraceId, UnixNanos, Value};
 
 use super::*;
+use crate::field_policy::FieldPolicy;
 use crate::search::{Direction, SearchRequest, TopField};
 
 const SECOND: i64 = 1_000_000_000;
@@ -46,6 +47,7 @@ fn line(
         message: message.to_owned(),
         fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         raw: format!("{{\"service\":\"{service}\",\"message\":\"{message}\",\"ts\":{ts}}}"),
+        raw_holds_fields: false,
     }
 }
 
@@ -664,4 +666,100 @@ fn lines_become_searchable_while_ingest_never_pauses() {
         "first commit after {first:?}"
     );
     assert!(batches > 50, "{batches} batches");
+}
+
+#[test]
+fn fields_without_terms_answer_as_fields_with_terms() {
+    // The same lines under three policies: every field indexed, none, some. Every query
+    // must find the same lines whichever way its field clauses are answered.
+    let t0 = now() - 60 * SECOND;
+    // The shop's lines twice: with fields beside the raw line (as OTLP sends them), and
+    // with the fields inside the raw JSON line (as JSON lines arrive), nested as senders
+    // write them, so the raw line is what a filter reads.
+    let mut lines = shop(t0);
+    for (i, original) in shop(t0 + 10 * SECOND).into_iter().enumerate() {
+        let mut object = serde_json::Map::new();
+        object.insert("message".into(), original.message.clone().into());
+        let mut http = serde_json::Map::new();
+        for (key, value) in &original.fields {
+            let json = match value {
+                Value::Str(text) => serde_json::Value::from(text.clone()),
+                Value::Int(int) => serde_json::Value::from(*int),
+                Value::Float(float) => serde_json::Value::from(*float),
+                Value::Bool(flag) => serde_json::Value::from(*flag),
+            };
+            match key.strip_prefix("http.") {
+                Some(rest) => http.insert(rest.to_owned(), json),
+                None => object.insert(key.clone(), json),
+            };
+        }
+        if !http.is_empty() {
+            object.insert("http".into(), http.into());
+        }
+        object.insert("n".into(), i.into());
+        lines.push(LogRecord {
+            raw: serde_json::Value::Object(object).to_string(),
+            raw_holds_fields: true,
+            ..original
+        });
+    }
+    let stores: Vec<(tempfile::TempDir, LogStore)> = [
+        FieldPolicy::all(),
+        FieldPolicy::default(),
+        FieldPolicy::new(&["http.*"]),
+    ]
+    .into_iter()
+    .map(|policy| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = Options {
+            indexed_fields: policy,
+            ..options()
+        };
+        let (store, _) = LogStore::open(dir.path(), options, LogMetrics::new()).expect("open");
+        store.append(lines.clone()).expect("append");
+        store.flush().expect("flush");
+        (dir, store)
+    })
+    .collect();
+    let queries = [
+        "http.status:200",
+        "http.status:\"200\"",
+        "http.status:402 OR user.name:\"Ann Lee\"",
+        "duration_ms:[10 TO 400]",
+        "duration_ms:>=12.5",
+        "duration_ms:12.5",
+        "duration_ms:340.0",
+        "retry:true",
+        "NOT http.status:200",
+        "service:payments AND NOT retry:true",
+        "service:checkout -http.status:200",
+        "(order OR declined) AND http.status:[200 TO 300]",
+        "received AND (http.status:200 OR duration_ms:<5)",
+        "user.name:Ann",
+        "missing.field:1",
+    ];
+    for query in queries {
+        let expected = search(&stores[0].1, query);
+        for (_, store) in &stores[1..] {
+            assert_eq!(search(store, query), expected, "{query}");
+        }
+    }
+    assert_eq!(count(&stores[0].1, "http.status:200"), 4);
+    assert_eq!(count(&stores[1].1, "duration_ms:[10 TO 400]"), 4);
+    assert_eq!(count(&stores[2].1, "NOT http.status:200"), 6);
+    assert_eq!(
+        count(&stores[1].1, "n:3"),
+        1,
+        "a raw field the record does not list"
+    );
+
+    // A partition keeps the policy it was made with, across a restart with another.
+    let (dir, store) = stores.into_iter().nth(1).expect("the store without terms");
+    drop(store);
+    let options = Options {
+        indexed_fields: FieldPolicy::all(),
+        ..options()
+    };
+    let (store, _) = LogStore::open(dir.path(), options, LogMetrics::new()).expect("reopen");
+    assert_eq!(count(&store, "http.status:200"), 4);
 }

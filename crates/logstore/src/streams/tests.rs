@@ -20,6 +20,7 @@ fn open(dir: &Path) -> LogStore {
         commit_interval: Duration::from_secs(3600),
         indexing_memory_per_thread: 15 << 20,
         indexing_threads: 1,
+        indexed_fields: crate::field_policy::FieldPolicy::all(),
         ..Options::default()
     };
     LogStore::open(dir, options, LogMetrics::new())
@@ -40,6 +41,7 @@ fn line(ts: i64, service: &str, severity: Severity, host: Option<&str>, raw: &st
         message: raw.to_owned(),
         fields: Vec::new(),
         raw: raw.to_owned(),
+        raw_holds_fields: false,
     }
 }
 

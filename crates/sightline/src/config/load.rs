@@ -475,6 +475,18 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             );
         }
     }
+    for (i, field) in logs.indexed_fields.iter().enumerate() {
+        let path = field.strip_suffix('*').unwrap_or(field);
+        if (field.trim().is_empty() || field.len() > 256 || path.contains('*'))
+            || (path.is_empty() && field != "*")
+        {
+            invalid(
+                &format!("logs.indexed_fields[{i}]"),
+                quoted(field),
+                "must be a field path, a prefix ending in * (\"attributes.*\"), or * (1 to 256 characters)".into(),
+            );
+        }
+    }
     let ui_dir = &config.http.ui_dir;
     if !ui_dir.as_os_str().is_empty() && !ui_dir.join("index.html").is_file() {
         invalid(
@@ -699,6 +711,28 @@ mod tests {
         assert!(lines[2].starts_with("log.level = \"info,=[\""), "{err}");
         assert!(
             lines[3].starts_with("otlp_http.listen = \"127.0.0.1:4318\" (the default): port 4318 is already taken by http.listen = \"127.0.0.1:4318\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn indexed_fields_are_paths_prefixes_or_everything() {
+        let (_dir, path) = write_file(
+            "[logs]\nindexed_fields = [\"status\", \"attributes.*\", \"*\", \"a*b\", \"\", \"**\"]\n",
+        );
+        let err = load_err(Some(&path), &[]);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        assert!(
+            lines[0].starts_with("logs.indexed_fields[3] = \"a*b\""),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("logs.indexed_fields[4] = \"\""),
+            "{err}"
+        );
+        assert!(
+            lines[2].starts_with("logs.indexed_fields[5] = \"**\""),
             "{err}"
         );
     }
