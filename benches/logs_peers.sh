@@ -14,7 +14,7 @@
 # Queries (curl, median of $QRUNS after one warm-up): the trace lookup of the trace id on
 # line 1001 of the first file (as tantivy_limit's), the full-text query
 # "connection AND timed" (top 100 newest + the total count), and two queries on a field
-# without index terms (status): beside a service, and alone ($FIELD_QRUNS runs).
+# without index terms (status): beside a service, and alone ($FIELD_QRUNS runs each).
 # Prints JSON lines; appends them to $WORK/results.jsonl.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,6 +78,6 @@ print(json.dumps({'label':'sightline','query':sys.argv[1],'path':sys.argv[3],'ru
 query trace_id "/api/v1/logs/trace/$TRACE"
 query fulltext "/api/v1/logs/search?query=connection%20AND%20timed&limit=100&start=0&end=4102444800"
 # Field queries: with an indexed clause beside (service), and alone (every line read).
-query field_with_service "/api/v1/logs/search?query=service:checkout%20AND%20status:503&limit=100&start=0&end=4102444800"
+QRUNS=${FIELD_QRUNS:-3} query field_with_service "/api/v1/logs/search?query=service:checkout%20AND%20status:503&limit=100&start=0&end=4102444800"
 QRUNS=${FIELD_QRUNS:-3} query field_alone "/api/v1/logs/search?query=status:503&limit=100&start=0&end=4102444800"
 du -sb "$WORK/sightline_data/logs"/* | sed 's/^/sightline logs dir: /'
