@@ -57,6 +57,18 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return probe.getsockname()[1]
 
 
+def free_ports(*kinds: int) -> list[int]:
+    """Free ports, one per socket kind, all different: a probe releases its port at once,
+    so two probes in a row can be handed the same one."""
+    ports: list[int] = []
+    for kind in kinds:
+        port = free_port(kind)
+        while port in ports:
+            port = free_port(kind)
+        ports.append(port)
+    return ports
+
+
 def wait_until(condition: Callable[[], bool], deadline_s: float, what: str, log: Callable[[], str]) -> None:
     """Polls `condition` until it holds or `deadline_s` passes."""
     give_up = time.monotonic() + deadline_s
@@ -137,13 +149,15 @@ class Server:
         self.binary = binary
         self.data_dir = data_dir
         self.log_path = log_path
-        self.http_port = free_port()
+        tcp, udp = socket.SOCK_STREAM, socket.SOCK_DGRAM
+        http, grpc, otlp_http, statsd, statsd_tcp = free_ports(tcp, tcp, tcp, udp, tcp)
+        self.http_port = http
         # Every listener on its own free port, keyed by its configuration key.
         self.ports = {
-            "otlp_grpc.listen": free_port(),
-            "otlp_http.listen": free_port(),
-            "statsd.listen": free_port(socket.SOCK_DGRAM),
-            "statsd.tcp_listen": free_port(),
+            "otlp_grpc.listen": grpc,
+            "otlp_http.listen": otlp_http,
+            "statsd.listen": statsd,
+            "statsd.tcp_listen": statsd_tcp,
         }
         self.args = [
             str(binary),

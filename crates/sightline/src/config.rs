@@ -189,7 +189,7 @@ config_section! {
         /// "prefix.*", or "*" for every field. Other fields are still searchable
         /// (field:value, ranges): their values are kept and read from the lines the
         /// rest of a query selects, as Loki filters lines. Terms cost indexing CPU (every
-        /// field: about 1.6x the CPU per GB); applies to partitions created afterwards.
+        /// field: about 1.5x the CPU per GB); applies to partitions created afterwards.
         pub indexed_fields: Vec<String> = Vec::new(),
     }
 }
