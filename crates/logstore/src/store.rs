@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use model::{LogRecord, UnixNanos};
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy};
+use tantivy::{Executor, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy};
 use wal::{Wal, WalOptions};
 
 use crate::Error;
@@ -252,6 +252,8 @@ pub(crate) struct Shared {
     options: Options,
     pub(crate) fields: Fields,
     schema: tantivy::schema::Schema,
+    /// Searches run a partition's segments on this pool, shared by every partition.
+    search_executor: Executor,
     wal: Wal,
     appender: Mutex<Appender>,
     queued_bytes: AtomicUsize,
@@ -314,8 +316,9 @@ impl Shared {
 
     fn open_partition_dir(&self, name: &str, start: i64, end: i64) -> Result<Partition, Error> {
         let dir = partitions_dir(&self.dir).join(name);
-        let index =
+        let mut index =
             Index::open_in_dir(&dir).map_err(Error::index("cannot open log partition", &dir))?;
+        index.set_executor(self.search_executor.clone());
         schema::register_tokenizers(&index);
         let committed = index
             .load_metas()
@@ -418,11 +421,15 @@ impl LogStore {
         let wal = Wal::create(&wal_dir, options.wal, next_segment)?;
         let (schema, fields) = schema::build();
         let (sender, receiver) = mpsc::channel();
+        let search_threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+        let search_executor = Executor::multi_thread(search_threads, "log-search-")
+            .map_err(Error::index("cannot start the log search threads", dir))?;
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             options,
             fields,
             schema,
+            search_executor,
             wal,
             appender: Mutex::new(Appender {
                 next_seq: 1,

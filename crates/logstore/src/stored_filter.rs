@@ -185,6 +185,29 @@ struct StoredFieldScorer {
     matcher: Matcher,
 }
 
+/// Whether the JSON line `raw` can hold a value at `path` that `matcher` accepts, from
+/// its text alone (most lines are ruled out without being parsed). Without a backslash
+/// in the line every key and string is written literally, so the path's last key (or
+/// the end of a dotted key) must appear, and so must a text that is neither a number
+/// nor a boolean (numbers have several spellings: `5e2`, `500.0`).
+fn may_hold(raw: &str, path: &str, matcher: &Matcher) -> bool {
+    if raw.contains('\\') {
+        return true;
+    }
+    let last = path.rsplit('.').next().unwrap_or(path);
+    if !raw.contains(last) {
+        return false;
+    }
+    match matcher {
+        Matcher::Text { text, .. }
+            if text.parse::<f64>().is_err() && text != "true" && text != "false" =>
+        {
+            raw.contains(text.as_str())
+        }
+        _ => true,
+    }
+}
+
 /// Calls `found` with every value at the dotted `path` of the JSON object line `raw`.
 fn values_in_line(raw: &str, path: &str, found: &mut dyn FnMut(&serde_json::Value)) {
     let mut values = Vec::new();
@@ -296,7 +319,7 @@ impl StoredFieldScorer {
         else {
             return false;
         };
-        if !raw.trim_start().starts_with('{') {
+        if !raw.trim_start().starts_with('{') || !may_hold(raw, &self.path, &self.matcher) {
             return false;
         }
         let mut found = false;
@@ -402,6 +425,32 @@ mod tests {
             ["503"]
         );
         assert!(values("{not json", "a").is_empty());
+    }
+
+    #[test]
+    fn lines_are_ruled_out_only_when_they_cannot_match() {
+        let text = |text: &str| Matcher::Text {
+            text: text.to_owned(),
+            quoted: false,
+        };
+        let raw = r#"{"http":{"status":503},"user":"ann"}"#;
+        assert!(may_hold(raw, "http.status", &text("503")));
+        assert!(
+            may_hold(raw, "http.status", &text("5.03e2")),
+            "numbers are parsed"
+        );
+        assert!(!may_hold(raw, "http.code", &text("503")), "no such key");
+        assert!(may_hold(raw, "user", &text("ann")));
+        assert!(!may_hold(raw, "user", &text("bob")));
+        assert!(
+            may_hold(r#"{"user":"b\u006fb"}"#, "user", &text("bob")),
+            "escapes"
+        );
+        let range = Matcher::Range {
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
+        };
+        assert!(may_hold(raw, "http.status", &range));
     }
 
     #[test]
