@@ -29,6 +29,9 @@ pub enum Error {
         "query too broad: its line filters would read more than {limit} stored lines; add label matchers or shorten the time range"
     )]
     TooBroad { limit: u64 },
+    /// A stored-value filter would read more lines than `logs.max_filtered_lines`.
+    #[error("query too broad: {0}")]
+    FilterTooBroad(String),
     #[error(
         "maximum number of series ({limit}) reached for a single query; add label matchers, shorten the time range or aggregate with sum by (...)"
     )]
@@ -68,9 +71,10 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Overloaded { .. } => ErrorKind::TooManyRequests,
-            Error::Query(_) | Error::TooBroad { .. } | Error::TooManySeries { .. } => {
-                ErrorKind::BadData
-            }
+            Error::Query(_)
+            | Error::TooBroad { .. }
+            | Error::FilterTooBroad(_)
+            | Error::TooManySeries { .. } => ErrorKind::BadData,
             Error::Closed => ErrorKind::Unavailable,
             Error::Io { .. } | Error::Index { .. } | Error::Failed(_) => ErrorKind::Internal,
         }

@@ -25,7 +25,7 @@ pub mod schema;
 pub mod search;
 pub mod select;
 mod store;
-mod stored_filter;
+pub mod stored_filter;
 pub mod streams;
 pub mod windows;
 

@@ -23,6 +23,7 @@
 //! Every query is bounded: its length, its nesting and its number of clauses.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use model::Severity;
 use tantivy::Term;
@@ -34,7 +35,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 
 use crate::field_policy::FieldPolicy;
 use crate::schema::{Fields, KEYWORD_FIELDS, MAX_KEYWORD_LEN, text_tokens};
-use crate::stored_filter::{Matcher, StoredFieldQuery};
+use crate::stored_filter::{Matcher, ReadBudget, StoredFieldQuery};
 
 /// Longest query accepted, in bytes.
 pub const MAX_QUERY_LEN: usize = 16 << 10;
@@ -648,6 +649,7 @@ pub fn compile(
     fields: &Fields,
     policy: &FieldPolicy,
     scope: Vec<Box<dyn Query>>,
+    budget: &Arc<ReadBudget>,
 ) -> Result<Box<dyn Query>, QueryError> {
     let candidates = if filters(node, policy) {
         let mut parts = vec![superset(node, fields, policy)?];
@@ -660,6 +662,7 @@ pub fn compile(
         fields,
         policy,
         candidates: candidates.as_ref(),
+        budget,
     };
     let mut parts = vec![compiler.query(node)?];
     parts.extend(scope);
@@ -689,6 +692,7 @@ fn superset(
             fields,
             policy,
             candidates: None,
+            budget: &ReadBudget::new(0),
         };
         return exact.query(node);
     }
@@ -726,6 +730,7 @@ struct Compiler<'a> {
     policy: &'a FieldPolicy,
     /// The candidates of stored-value clauses (set when the query has any).
     candidates: Option<&'a BooleanQuery>,
+    budget: &'a Arc<ReadBudget>,
 }
 
 impl Compiler<'_> {
@@ -739,6 +744,7 @@ impl Compiler<'_> {
             path,
             matcher,
             candidates,
+            Arc::clone(self.budget),
         ))
     }
 

@@ -20,6 +20,7 @@ use crate::Error;
 use crate::query::{self, QueryError};
 use crate::schema::Fields;
 use crate::store::{LogStore, Partition};
+use crate::stored_filter::{self, ReadBudget};
 
 /// Most lines one search returns.
 pub const MAX_LIMIT: usize = 10_000;
@@ -191,10 +192,17 @@ fn hit(fields: &Fields, doc: &TantivyDocument) -> Hit {
 pub(crate) fn search_error(
     partition: &Partition,
 ) -> impl FnOnce(tantivy::TantivyError) -> Error + '_ {
-    move |err| Error::Index {
-        action: "cannot search log partition",
-        path: partition.dir.clone(),
-        source: err,
+    move |err| match err {
+        tantivy::TantivyError::InvalidArgument(message)
+            if message.starts_with(stored_filter::OVER_BUDGET) =>
+        {
+            Error::FilterTooBroad(message[stored_filter::OVER_BUDGET.len()..].to_owned())
+        }
+        source => Error::Index {
+            action: "cannot search log partition",
+            path: partition.dir.clone(),
+            source,
+        },
     }
 }
 
@@ -215,6 +223,7 @@ impl LogStore {
     pub fn search(&self, request: &SearchRequest<'_>) -> Result<SearchResult, Error> {
         let fields = self.shared.fields;
         let parsed = query::parse(request.query)?;
+        let budget = ReadBudget::new(self.shared.options.max_filtered_lines);
         let limit = request.limit.clamp(1, MAX_LIMIT);
         let order = match request.direction {
             Direction::Backward => Order::Desc,
@@ -234,7 +243,7 @@ impl LogStore {
         let mut hits: Vec<Hit> = Vec::new();
         for partition in &partitions {
             let scope = || vec![time_range(&fields, request.start, request.end)];
-            let matching = query::compile(&parsed, &fields, &partition.policy, scope())?;
+            let matching = query::compile(&parsed, &fields, &partition.policy, scope(), &budget)?;
             let searcher = partition.reader.searcher();
             // Partitions do not overlap in time: once a page is full, later partitions
             // (in the direction of the search) cannot hold lines that belong on it.
@@ -253,7 +262,7 @@ impl LogStore {
                         as u64;
                     let mut scope = scope();
                     scope.push(after_cursor(&fields, cursor, request.direction));
-                    let page = query::compile(&parsed, &fields, &partition.policy, scope)?;
+                    let page = query::compile(&parsed, &fields, &partition.policy, scope, &budget)?;
                     searcher
                         .search(&page, &top())
                         .map_err(search_error(partition))?
@@ -306,6 +315,7 @@ impl LogStore {
         }
         let fields = self.shared.fields;
         let parsed = query::parse(query_text)?;
+        let budget = ReadBudget::new(self.shared.options.max_filtered_lines);
         let numbers = || -> Box<dyn Query> {
             Box::new(RangeQuery::new(
                 Bound::Included(Term::from_field_u64(fields.seq, from_seq)),
@@ -316,7 +326,13 @@ impl LogStore {
         let top = TopDocs::with_limit(limit).order_by_fast_field::<u64>("seq", Order::Asc);
         let mut hits = Vec::new();
         for partition in self.partitions_between(i64::MIN, i64::MAX) {
-            let numbered = query::compile(&parsed, &fields, &partition.policy, vec![numbers()])?;
+            let numbered = query::compile(
+                &parsed,
+                &fields,
+                &partition.policy,
+                vec![numbers()],
+                &budget,
+            )?;
             let searcher = partition.reader.searcher();
             let found = searcher
                 .search(&numbered, &top)
@@ -378,10 +394,11 @@ impl LogStore {
             .ok_or_else(|| Error::Query(QueryError("the histogram's range overflows".into())))?;
         let fields = self.shared.fields;
         let parsed = query::parse(query_text)?;
+        let budget = ReadBudget::new(self.shared.options.max_filtered_lines);
         let mut counts = vec![0u64; buckets];
         for partition in self.partitions_between(start, end) {
             let scope = vec![time_range(&fields, start, end)];
-            let matching = query::compile(&parsed, &fields, &partition.policy, scope)?;
+            let matching = query::compile(&parsed, &fields, &partition.policy, scope, &budget)?;
             let searcher = partition.reader.searcher();
             let collector =
                 HistogramCollector::new::<i64>("ts".to_owned(), start, step as u64, buckets);
@@ -407,10 +424,11 @@ impl LogStore {
     ) -> Result<Vec<(String, u64)>, Error> {
         let fields = self.shared.fields;
         let parsed = query::parse(query_text)?;
+        let budget = ReadBudget::new(self.shared.options.max_filtered_lines);
         let mut counts: HashMap<String, u64> = HashMap::new();
         for partition in self.partitions_between(start, end) {
             let scope = vec![time_range(&fields, start, end)];
-            let matching = query::compile(&parsed, &fields, &partition.policy, scope)?;
+            let matching = query::compile(&parsed, &fields, &partition.policy, scope, &budget)?;
             let searcher = partition.reader.searcher();
             let found = searcher
                 .search(

@@ -96,6 +96,8 @@ pub struct Options {
     pub compression_level: i32,
     /// The fields new partitions index (see `field_policy.rs`).
     pub indexed_fields: FieldPolicy,
+    /// Most lines one search's clauses on unindexed fields may read.
+    pub max_filtered_lines: u64,
     /// Tests only: how long the indexer pauses before each batch (a slow indexer).
     #[cfg(test)]
     pub index_delay: Duration,
@@ -117,6 +119,7 @@ impl Default for Options {
             max_open_writers: 3,
             compression_level: 3,
             indexed_fields: FieldPolicy::default(),
+            max_filtered_lines: 10_000_000,
             #[cfg(test)]
             index_delay: Duration::ZERO,
         }
@@ -249,7 +252,7 @@ struct Appender {
 
 pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
-    options: Options,
+    pub(crate) options: Options,
     pub(crate) fields: Fields,
     schema: tantivy::schema::Schema,
     /// Searches run a partition's segments on this pool, shared by every partition.

@@ -8,6 +8,8 @@
 //! cost says so), and each candidate line is read at most once, in order.
 
 use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
@@ -76,6 +78,35 @@ fn float_equals(text: &str, value: f64) -> bool {
         .is_ok_and(|wanted| wanted.is_finite() && wanted == value)
 }
 
+/// How many candidate lines the stored-value filters of one search may read, across its
+/// partitions and segments (`logs.max_filtered_lines`).
+#[derive(Debug)]
+pub struct ReadBudget {
+    limit: u64,
+    left: AtomicU64,
+}
+
+impl ReadBudget {
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(ReadBudget {
+            limit,
+            left: AtomicU64::new(limit),
+        })
+    }
+
+    fn take(&self, lines: u64) -> bool {
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(lines)
+            })
+            .is_ok()
+    }
+}
+
+/// Starts the message of the Tantivy error a filter over its budget fails with, so the
+/// search can tell it from a broken index (`search::search_error`).
+pub(crate) const OVER_BUDGET: &str = "sightline-filter-over-budget: ";
+
 /// Lines among `candidates` whose kept value at `path` matches.
 #[derive(Debug)]
 pub(crate) struct StoredFieldQuery {
@@ -84,6 +115,7 @@ pub(crate) struct StoredFieldQuery {
     path: String,
     matcher: Matcher,
     candidates: Box<dyn Query>,
+    budget: Arc<ReadBudget>,
 }
 
 impl StoredFieldQuery {
@@ -93,6 +125,7 @@ impl StoredFieldQuery {
         path: &str,
         matcher: Matcher,
         candidates: Box<dyn Query>,
+        budget: Arc<ReadBudget>,
     ) -> Self {
         StoredFieldQuery {
             field,
@@ -100,6 +133,7 @@ impl StoredFieldQuery {
             path: path.to_owned(),
             matcher,
             candidates,
+            budget,
         }
     }
 }
@@ -112,6 +146,7 @@ impl Clone for StoredFieldQuery {
             path: self.path.clone(),
             matcher: self.matcher.clone(),
             candidates: self.candidates.box_clone(),
+            budget: Arc::clone(&self.budget),
         }
     }
 }
@@ -124,6 +159,7 @@ impl Query for StoredFieldQuery {
             path: self.path.clone(),
             matcher: self.matcher.clone(),
             candidates: self.candidates.weight(enable_scoring)?,
+            budget: Arc::clone(&self.budget),
         }))
     }
 }
@@ -134,6 +170,7 @@ struct StoredFieldWeight {
     path: String,
     matcher: Matcher,
     candidates: Box<dyn Weight>,
+    budget: Arc<ReadBudget>,
 }
 
 /// Document-store blocks kept decompressed per segment: candidates come in order, so
@@ -148,6 +185,12 @@ impl Weight for StoredFieldWeight {
         while doc != TERMINATED {
             docs.push(doc);
             doc = candidates.advance();
+        }
+        if !self.budget.take(docs.len() as u64) {
+            return Err(TantivyError::InvalidArgument(format!(
+                "{OVER_BUDGET}the query would read the stored values of more than {} lines to match {:?}, a field without index terms (logs.max_filtered_lines); narrow the time range, add a service, level, trace id or words of the message, or index the field (logs.indexed_fields)",
+                self.budget.limit, self.path
+            )));
         }
         let mut scorer = StoredFieldScorer {
             docs,

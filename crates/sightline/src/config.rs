@@ -191,6 +191,9 @@ config_section! {
         /// rest of a query selects, as Loki filters lines. Terms cost indexing CPU (every
         /// field: about 1.5x the CPU per GB); applies to partitions created afterwards.
         pub indexed_fields: Vec<String> = Vec::new(),
+        /// Most lines one search may read to match fields without index terms; a search
+        /// that would read more is refused (400) with what to narrow.
+        pub max_filtered_lines: u64 = 10_000_000,
     }
 }
 

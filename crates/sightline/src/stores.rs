@@ -94,6 +94,7 @@ pub fn log_store_options(config: &Config) -> logstore::Options {
         indexed_fields: logstore::field_policy::FieldPolicy::new(
             &[logs.indexed_fields.as_slice(), logs.label_fields.as_slice()].concat(),
         ),
+        max_filtered_lines: logs.max_filtered_lines,
     }
 }
 

@@ -763,3 +763,45 @@ fn fields_without_terms_answer_as_fields_with_terms() {
     let (store, _) = LogStore::open(dir.path(), options, LogMetrics::new()).expect("reopen");
     assert_eq!(count(&store, "http.status:200"), 4);
 }
+
+#[test]
+fn a_filter_reading_too_many_lines_is_refused_naming_the_way_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options {
+        max_filtered_lines: 3,
+        ..options()
+    };
+    let (store, _) = LogStore::open(dir.path(), options, LogMetrics::new()).expect("open");
+    store.append(shop(now() - 60 * SECOND)).expect("append");
+    store.flush().expect("flush");
+    let request = |query| SearchRequest {
+        query,
+        start: 0,
+        end: i64::MAX,
+        direction: Direction::Forward,
+        limit: 10,
+        after: None,
+    };
+    // Five candidate lines, three allowed.
+    let err = store
+        .search(&request("http.status:200"))
+        .expect_err("reads five lines");
+    assert!(matches!(err, Error::FilterTooBroad(_)), "{err}");
+    assert_eq!(err.kind(), model::ErrorKind::BadData);
+    let message = err.to_string();
+    assert!(
+        message.contains("more than 3 lines to match \"http.status\"")
+            && message.contains("logs.indexed_fields"),
+        "{message}"
+    );
+    // A service narrows the candidates to two lines.
+    let found = store
+        .search(&request("service:checkout AND http.status:200"))
+        .expect("two candidates");
+    assert_eq!(found.total, 2);
+    assert!(
+        store
+            .histogram("http.status:200", 0, i64::MAX / 4, 2)
+            .is_err()
+    );
+}

@@ -440,6 +440,13 @@ fn validate(config: &Config, origin_of: &dyn Fn(&str) -> Origin) -> Vec<ConfigEr
             "must be from 1KiB to 16MiB".into(),
         );
     }
+    if logs.max_filtered_lines == 0 {
+        invalid(
+            "logs.max_filtered_lines",
+            "0".into(),
+            "must be at least 1".into(),
+        );
+    }
     if logs.max_fields == 0 {
         invalid("logs.max_fields", "0".into(), "must be at least 1".into());
     }
