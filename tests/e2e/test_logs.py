@@ -289,3 +289,43 @@ def test_every_acknowledged_line_survives_kill_9(start_server, tmp_path):
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged lines lost, e.g. {missing[:5]}"
     # Replay indexed every line once: no duplicates of acknowledged lines.
     assert search(restarted, "crash:yes", limit=1, **window)["total"] == len(stored)
+
+
+def test_fields_are_searchable_with_or_without_index_terms(start_server):
+    """By default only named fields get index terms; the others are matched on the lines
+    a query selects, up to logs.max_filtered_lines; an indexed field answers alike."""
+    services = ["cart", "payments", "cart", "search", "payments", "cart"]
+    body = "".join(
+        json.dumps({"service": service, "message": f"request {i}", "http": {"status": 500 if i % 2 else 200}, "user": f"u{i}"})
+        + "\n"
+        for i, service in enumerate(services)
+    ).encode()
+    answers = []
+    for extra in (
+        [],
+        ["--set", 'logs.indexed_fields=["http.*"]'],
+        ["--set", "logs.max_filtered_lines=4"],
+    ):
+        server = start_server(extra_args=extra)
+        assert post(server, body).status_code == 200
+        wait_for(lambda: search(server, "*")["total"] == 6, 15, "six lines searchable")
+        if "logs.max_filtered_lines=4" in extra:
+            # Six candidate lines for the field alone: over the bound, a clear 400.
+            response = requests.get(server.url("/api/v1/logs/search"), params={"query": "http.status:500"}, timeout=10)
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert "logs.max_filtered_lines" in error and '"http.status"' in error, error
+            # A service narrows the candidates to three lines: answered.
+            narrowed = search(server, "service:cart AND http.status:500")
+            assert [json.loads(line["line"])["user"] for line in narrowed["lines"]] == ["u5"]
+            continue
+        answers.append(
+            {
+                query: sorted(json.loads(line["line"])["user"] for line in search(server, query)["lines"])
+                for query in ["http.status:500", "http.status:[200 TO 499]", "service:cart AND NOT http.status:500", "user:u3"]
+            }
+        )
+    assert answers[0] == answers[1]
+    assert answers[0]["http.status:500"] == ["u1", "u3", "u5"]
+    assert answers[0]["service:cart AND NOT http.status:500"] == ["u0", "u2"]
+    assert answers[0]["user:u3"] == ["u3"]
