@@ -18,7 +18,10 @@
 //! ```
 //!
 //! A field without index terms in a partition (see `field_policy.rs`) is matched on the
-//! stored values of the lines the rest of the query selects; the answer is the same.
+//! stored values of the lines the rest of the query selects, with the same answer, but
+//! for one difference: a JSON line's values are its own keys, so the keys the normalizer
+//! read as the timestamp, level, service, host, ids or message match there by their
+//! names (`levelname:INFO`), where index terms hold only what normalization left.
 //!
 //! Every query is bounded: its length, its nesting and its number of clauses.
 

@@ -260,15 +260,12 @@ impl Document for LogDoc {
         let policy = &*self.policy;
         let (indexed, kept) = (Keep::Indexed(policy), Keep::NotIndexed(policy));
         let has = |keep: Keep<'_>| line.fields.iter().any(|(key, _)| keep.keeps(key));
-        let (terms, values) = if line.fields.is_empty() {
-            (false, false)
-        } else if policy.indexes_all() {
-            (true, false)
-        } else if policy.indexes_none() {
-            (false, !line.raw_holds_fields)
-        } else {
-            (has(indexed), !line.raw_holds_fields && has(kept))
-        };
+        let terms = !line.fields.is_empty()
+            && (policy.indexes_all() || (!policy.indexes_none() && has(indexed)));
+        // Where some fields have no terms and the raw line does not hold the fields, the
+        // kept values are always written, if only as an empty object: a filter must never
+        // read the raw line as the fields of a line whose fields are elsewhere.
+        let values = !policy.indexes_all() && !line.raw_holds_fields;
         let objects = (
             terms.then(|| (fields.fields, DocValue::Object(&line.fields, indexed))),
             values.then(|| (fields.field_values, DocValue::Object(&line.fields, kept))),

@@ -7,12 +7,14 @@
 //! bounded the same way: a filter is never the clause an intersection is driven by (its
 //! cost says so), and each candidate line is read at most once, in order.
 
+use std::collections::HashSet;
 use std::ops::Bound;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use tantivy::index::SegmentId;
 use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::document::ReferenceValueLeaf;
 use tantivy::schema::{Field, Value as _};
@@ -84,6 +86,9 @@ fn float_equals(text: &str, value: f64) -> bool {
 pub struct ReadBudget {
     limit: u64,
     left: AtomicU64,
+    /// Segments already charged: every filter of one search has the same candidates in a
+    /// segment (a page after a cursor, fewer), so a segment is charged once.
+    charged: Mutex<HashSet<SegmentId>>,
 }
 
 impl ReadBudget {
@@ -91,15 +96,23 @@ impl ReadBudget {
         Arc::new(ReadBudget {
             limit,
             left: AtomicU64::new(limit),
+            charged: Mutex::new(HashSet::new()),
         })
     }
 
-    fn take(&self, lines: u64) -> bool {
-        self.left
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                left.checked_sub(lines)
-            })
-            .is_ok()
+    fn take(&self, segment: SegmentId, lines: u64) -> bool {
+        let first = self
+            .charged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(segment);
+        !first
+            || self
+                .left
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                    left.checked_sub(lines)
+                })
+                .is_ok()
     }
 }
 
@@ -186,7 +199,7 @@ impl Weight for StoredFieldWeight {
             docs.push(doc);
             doc = candidates.advance();
         }
-        if !self.budget.take(docs.len() as u64) {
+        if !self.budget.take(reader.segment_id(), docs.len() as u64) {
             return Err(TantivyError::InvalidArgument(format!(
                 "{OVER_BUDGET}the query would read the stored values of more than {} lines to match {:?}, a field without index terms (logs.max_filtered_lines); narrow the time range, add a service, level, trace id or words of the message, or index the field (logs.indexed_fields)",
                 self.budget.limit, self.path
@@ -242,8 +255,12 @@ fn may_hold(raw: &str, path: &str, matcher: &Matcher) -> bool {
         return false;
     }
     match matcher {
+        // Arrays are compared in their compact JSON form, which the line may space out.
         Matcher::Text { text, .. }
-            if text.parse::<f64>().is_err() && text != "true" && text != "false" =>
+            if text.parse::<f64>().is_err()
+                && text != "true"
+                && text != "false"
+                && !text.starts_with('[') =>
         {
             raw.contains(text.as_str())
         }
@@ -494,6 +511,11 @@ mod tests {
             upper: Bound::Unbounded,
         };
         assert!(may_hold(raw, "http.status", &range));
+        let spaced = r#"{"tags": ["a", "b"]}"#;
+        assert!(
+            may_hold(spaced, "tags", &text(r#"["a","b"]"#)),
+            "arrays are parsed"
+        );
     }
 
     #[test]

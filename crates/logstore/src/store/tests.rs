@@ -703,6 +703,16 @@ fn fields_without_terms_answer_as_fields_with_terms() {
             ..original
         });
     }
+    // A JSON raw line that is not where the fields are (as an OTLP body can be): its keys
+    // are not fields, whatever the policy.
+    lines.push(line(
+        t0 + 20 * SECOND,
+        "search",
+        Severity::Info,
+        None,
+        "no fields of its own",
+        vec![],
+    ));
     let stores: Vec<(tempfile::TempDir, LogStore)> = [
         FieldPolicy::all(),
         FieldPolicy::default(),
@@ -737,6 +747,8 @@ fn fields_without_terms_answer_as_fields_with_terms() {
         "received AND (http.status:200 OR duration_ms:<5)",
         "user.name:Ann",
         "missing.field:1",
+        "ts:>0",
+        "NOT ts:>0",
     ];
     for query in queries {
         let expected = search(&stores[0].1, query);
@@ -746,7 +758,7 @@ fn fields_without_terms_answer_as_fields_with_terms() {
     }
     assert_eq!(count(&stores[0].1, "http.status:200"), 4);
     assert_eq!(count(&stores[1].1, "duration_ms:[10 TO 400]"), 4);
-    assert_eq!(count(&stores[2].1, "NOT http.status:200"), 6);
+    assert_eq!(count(&stores[2].1, "NOT http.status:200"), 7);
     assert_eq!(
         count(&stores[1].1, "n:3"),
         1,
